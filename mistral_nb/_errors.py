@@ -1,0 +1,104 @@
+"""The exceptions mistral_nb raises.
+
+Every one of them derives from :class:`MistralNBError`, and most also from the
+builtin that fits, so ``except ValueError`` keeps working for bad input::
+
+    MistralNBError
+    ├── SettingsError        (ValueError)   a setting out of Mistral's range, an unknown setting
+    ├── ToolError            (ValueError)   a function that cannot become a tool, an unknown tool
+    ├── ImageError           (ValueError)   an input that cannot become a JPEG for Mistral
+    ├── TurnLogError         (ValueError)   a journal that cannot be read
+    ├── APIError                            Mistral (or the local endpoint) answered with an error
+    ├── SessionClosedError   (RuntimeError) the session was used after close()
+    └── LocalMistralError    (RuntimeError) the offline endpoint could not start or stop
+
+Messages say what went wrong, the offending value, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "ImageError",
+    "LocalMistralError",
+    "MistralNBError",
+    "SessionClosedError",
+    "SettingsError",
+    "ToolError",
+    "TurnLogError",
+]
+
+
+class MistralNBError(Exception):
+    """Base class of every error mistral_nb raises on purpose."""
+
+
+class SettingsError(MistralNBError, ValueError):
+    """A setting is unknown or outside the range Mistral accepts.
+
+    Attributes:
+        field: The setting's name, as the caller spelled it.
+        value: The rejected value.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class ToolError(MistralNBError, ValueError):
+    """A function cannot become a tool, or a tool name is unknown.
+
+    Attributes:
+        tool: The tool (function) name concerned, when known.
+        parameter: The parameter at fault, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, tool: str | None = None, parameter: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.parameter = parameter
+
+
+class ImageError(MistralNBError, ValueError):
+    """An input cannot be turned into a JPEG that Mistral accepts."""
+
+
+class TurnLogError(MistralNBError, ValueError):
+    """A turn-log journal cannot be read."""
+
+
+class APIError(MistralNBError):
+    """Mistral (or the local endpoint) answered a request with an error.
+
+    Attributes:
+        status_code: The HTTP status, or None when no response came (a cut stream, a timeout).
+        category: pipecat's ``ErrorCategory`` name for the failure, when pipecat gave one.
+        body: The error body the server sent, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        category: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.category = category
+        self.body = body
+
+
+class SessionClosedError(MistralNBError, RuntimeError):
+    """The session was used after it was closed."""
+
+
+class LocalMistralError(MistralNBError, RuntimeError):
+    """The offline endpoint could not start, or was used while stopped."""
