@@ -1,0 +1,474 @@
+"""From a Python function to a tool description: name, description, JSON Schema, validator.
+
+:func:`describe_function` reads the signature and type hints (``from __future__ import
+annotations`` included) and the docstring (Google, NumPy or reST, through
+docstring_parser). Each parameter's JSON Schema comes from pydantic, then is made
+acceptable to Mistral and to mistral-common, which check tools against Draft 7:
+
+- ``$defs``/``$ref`` are inlined (recursive types are refused: nothing to inline them into),
+- fixed tuples use Draft 7's ``items`` array instead of ``prefixItems``,
+- pydantic's ``title`` noise and OpenAPI's ``discriminator`` are dropped.
+
+The same annotations build a pydantic model that validates and coerces the model's
+arguments before a call, so the schema the model sees and the check it meets agree.
+Anything that cannot work fails here, at registration, with a :class:`ToolError`
+naming the parameter and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import functools
+import inspect
+import re
+import types
+import typing
+import warnings
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import docstring_parser
+import pydantic
+import typing_extensions
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema
+
+from ._errors import ToolError
+from ._tool_results import to_json_compatible
+
+__all__ = ["FunctionSpec", "ParameterSpec", "describe_function", "type_label"]
+
+#: Mistral's rule for function names (mistral-common checks it too).
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+_SUPPORTED = (
+    "use str, int, float, bool, None, Literal, an Enum, list, set, tuple, dict[str, ...], "
+    "a dataclass, a TypedDict or a pydantic model"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter as the model sees it."""
+
+    name: str
+    annotation: Any
+    schema: dict[str, Any]
+    default: Any = inspect.Parameter.empty
+    positional_only: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    @property
+    def label(self) -> str:
+        """``"unit: 'celsius'|'fahrenheit' = 'celsius'"``."""
+        text = f"{self.name}: {type_label(self.annotation)}"
+        if self.required:
+            return text
+        default = self.default
+        shown = f"{type(default).__name__}.{default.name}" if isinstance(default, enum.Enum) else repr(default)
+        return f"{text} = {shown}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionSpec:
+    """What registration learns about a function."""
+
+    name: str
+    description: str
+    parameters: tuple[ParameterSpec, ...]
+    arguments_model: type[pydantic.BaseModel]
+    is_async: bool
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """The ``parameters`` object sent to Mistral: a fresh copy each time."""
+        return {
+            "type": "object",
+            "properties": {p.name: copy.deepcopy(p.schema) for p in self.parameters},
+            "required": [p.name for p in self.parameters if p.required],
+        }
+
+    def bind(self, arguments: pydantic.BaseModel) -> tuple[list[Any], dict[str, Any]]:
+        """Positional and keyword arguments for the call, from validated arguments.
+
+        Only the arguments the model gave are passed, so the function's own defaults
+        apply to the rest (a positional-only one left out before a given one gets its
+        default explicitly).
+        """
+        given = {self.parameters[int(field[1:])].name for field in arguments.model_fields_set}
+        values = {p.name: getattr(arguments, f"p{i}") for i, p in enumerate(self.parameters)}
+        positional = [p for p in self.parameters if p.positional_only]
+        last_given = max((i for i, p in enumerate(positional) if p.name in given), default=-1)
+        args = [values[p.name] for p in positional[: last_given + 1]]
+        kwargs = {
+            p.name: values[p.name]
+            for p in self.parameters
+            if not p.positional_only and p.name in given
+        }
+        return args, kwargs
+
+
+def describe_function(
+    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+) -> FunctionSpec:
+    """Describe ``fn`` as a tool, or raise :class:`ToolError` saying why it cannot be one."""
+    if isinstance(fn, type):
+        raise ToolError(
+            f"{fn.__qualname__} is a class; register a function, a method or an instance "
+            "with a typed __call__",
+            tool=name,
+        )
+    if not callable(fn):
+        raise ToolError(f"{fn!r} is not callable; register a function", tool=name)
+    target, bound = _unwrap(fn)
+    name = _tool_name(fn, target, name)
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        raise ToolError(
+            f"{name} is a generator function; a tool must return its whole result "
+            "(return a list instead of yielding)",
+            tool=name,
+        )
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise ToolError(
+            f"cannot read the signature of {name}: {exc}; wrap it in a typed function",
+            tool=name,
+        ) from exc
+    hints = _type_hints(target, signature, name)
+    doc = _docstring(fn, target)
+    parsed = docstring_parser.parse(doc) if doc else None
+    param_docs = {p.arg_name: p.description for p in parsed.params} if parsed else {}
+
+    parameters = []
+    for param in signature.parameters.values():
+        if param.name in bound:
+            continue  # fixed by functools.partial: not the model's to choose
+        annotation = _annotation(param, hints, name, is_method=inspect.ismethod(fn))
+        parameters.append(_parameter(param, annotation, param_docs.get(param.name), name))
+
+    return FunctionSpec(
+        name=name,
+        description=description if description is not None else _summary(parsed),
+        parameters=tuple(parameters),
+        arguments_model=_arguments_model(name, parameters),
+        is_async=_is_async(fn),
+    )
+
+
+def _unwrap(fn: Callable[..., Any]) -> tuple[Any, frozenset[str]]:
+    """The object holding the annotations, and the keywords a partial already fixes."""
+    if isinstance(fn, functools.partial):
+        target, bound = _unwrap(fn.func)
+        return target, bound | frozenset(fn.keywords)
+    if inspect.ismethod(fn):
+        return fn.__func__, frozenset()
+    if inspect.isfunction(fn) or inspect.isbuiltin(fn):
+        return fn, frozenset()
+    call = getattr(type(fn), "__call__", None)
+    if inspect.isfunction(call):
+        return call, frozenset()
+    return fn, frozenset()
+
+
+def _tool_name(fn: Any, target: Any, name: str | None) -> str:
+    if name is None:
+        name = getattr(target, "__name__", None)
+        if target is getattr(type(fn), "__call__", None):
+            name = type(fn).__name__
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ToolError(
+            f"{name!r} is not a valid tool name: Mistral accepts 1 to 64 letters, digits, "
+            "underscores and dashes; pass a valid one with name=...",
+            tool=name if isinstance(name, str) else None,
+        )
+    return name
+
+
+def _type_hints(target: Any, signature: inspect.Signature, tool: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception as exc:
+        # Find the parameter whose annotation cannot be resolved, to name it.
+        namespace = getattr(inspect.unwrap(target), "__globals__", {})
+        for param in signature.parameters.values():
+            if isinstance(param.annotation, str):
+                try:
+                    eval(param.annotation, namespace)  # noqa: S307 - what get_type_hints does
+                except Exception:
+                    raise ToolError(
+                        f"the annotation {param.annotation!r} of parameter '{param.name}' of "
+                        f"{tool} cannot be resolved ({type(exc).__name__}: {exc}); define the "
+                        "types it uses at module level, where the function is defined",
+                        tool=tool,
+                        parameter=param.name,
+                    ) from exc
+        if inspect.isfunction(target):
+            raise ToolError(
+                f"the type hints of {tool} cannot be resolved ({type(exc).__name__}: {exc})",
+                tool=tool,
+            ) from exc
+        return {}  # a builtin or other object without __annotations__: use the signature
+
+
+def _annotation(param: inspect.Parameter, hints: dict[str, Any], tool: str, is_method: bool) -> Any:
+    where = f"parameter '{param.name}' of {tool}"
+    if param.kind is param.VAR_POSITIONAL or param.kind is param.VAR_KEYWORD:
+        star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+        raise ToolError(
+            f"{where} is {star}{param.name}: a tool takes named parameters only, since the "
+            "model sends a JSON object; list the parameters explicitly",
+            tool=tool,
+            parameter=param.name,
+        )
+    annotation = hints.get(param.name, param.annotation)
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+        hint = ""
+        if param.name in ("self", "cls") and not is_method:
+            hint = " (to use a method, register it bound to its object: obj.method)"
+        raise ToolError(
+            f"{where} has no type annotation{hint}; annotate it, e.g. {param.name}: str, "
+            "so the model knows what to send",
+            tool=tool,
+            parameter=param.name,
+        )
+    return _compatible(annotation, tool, param.name)
+
+
+def _parameter(
+    param: inspect.Parameter, annotation: Any, doc: str | None, tool: str
+) -> ParameterSpec:
+    where = f"parameter '{param.name}' of {tool}"
+    label = type_label(annotation)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+            raw = adapter.json_schema(schema_generator=_Draft7Schema)
+    except pydantic.errors.PydanticInvalidForJsonSchema as exc:
+        raise ToolError(
+            f"{where} has type {label}, which cannot be described in JSON Schema for the "
+            f"model; {_SUPPORTED}",
+            tool=tool,
+            parameter=param.name,
+        ) from exc
+    except (pydantic.errors.PydanticSchemaGenerationError, pydantic.errors.PydanticUserError) as exc:
+        raise ToolError(
+            f"{where} has type {label}, which pydantic cannot validate from JSON; {_SUPPORTED}",
+            tool=tool,
+            parameter=param.name,
+        ) from exc
+    except Exception as exc:
+        raise ToolError(
+            f"{where} has type {label}, which cannot be used ({type(exc).__name__}: {exc}); "
+            f"{_SUPPORTED}",
+            tool=tool,
+            parameter=param.name,
+        ) from exc
+    schema = _draft7(raw, tool, param.name)
+    if doc and not _field_description(annotation):
+        schema["description"] = doc.strip()
+    if param.default is not inspect.Parameter.empty:
+        default = _json_default(param.default)
+        if default is not _NO_DEFAULT:
+            schema["default"] = default
+    return ParameterSpec(
+        name=param.name,
+        annotation=annotation,
+        schema=schema,
+        default=param.default,
+        positional_only=param.kind is param.POSITIONAL_ONLY,
+    )
+
+
+def _arguments_model(tool: str, parameters: list[ParameterSpec]) -> type[pydantic.BaseModel]:
+    # Fields are p0, p1, ... with the parameter names as aliases: a parameter may be
+    # called "schema", "copy" or "_x" without clashing with BaseModel.
+    fields: dict[str, Any] = {}
+    for i, p in enumerate(parameters):
+        default = ... if p.required else p.default
+        fields[f"p{i}"] = (p.annotation, pydantic.Field(default, alias=p.name))
+    config = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+            f"{tool}_arguments", __config__=config, **fields
+        )
+    return model
+
+
+class _Draft7Schema(GenerateJsonSchema):
+    """pydantic's generator, with tuples in Draft 7 form."""
+
+    def tuple_schema(self, schema: Any) -> dict[str, Any]:
+        result = super().tuple_schema(schema)
+        if "prefixItems" in result:
+            result["items"] = result.pop("prefixItems")
+        return result
+
+
+def _draft7(schema: dict[str, Any], tool: str, parameter: str) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any, stack: tuple[str, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        ref = node.pop("$ref", None)
+        if ref is not None:
+            key = ref.rsplit("/", 1)[-1]
+            if key in stack:
+                raise ToolError(
+                    f"parameter '{parameter}' of {tool} uses the recursive type {key}, which "
+                    "cannot be written out for Mistral (a tool schema cannot refer to itself); "
+                    "use a fixed nesting depth instead",
+                    tool=tool,
+                    parameter=parameter,
+                )
+            node = {**walk(defs[key], (*stack, key)), **node}
+        node.pop("title", None)
+        node.pop("discriminator", None)
+        for keyword in ("properties", "patternProperties", "definitions"):
+            if isinstance(node.get(keyword), dict):
+                node[keyword] = {k: walk(v, stack) for k, v in node[keyword].items()}
+        for keyword in ("anyOf", "oneOf", "allOf", "items"):
+            if isinstance(node.get(keyword), list):
+                node[keyword] = [walk(v, stack) for v in node[keyword]]
+        for keyword in (
+            "items", "additionalProperties", "additionalItems", "not", "contains",
+            "propertyNames", "if", "then", "else",
+        ):  # fmt: skip
+            if isinstance(node.get(keyword), dict):
+                node[keyword] = walk(node[keyword], stack)
+        return node
+
+    return walk(schema, ())
+
+
+_NO_DEFAULT = object()
+
+
+def _json_default(value: Any) -> Any:
+    """The default as JSON, or _NO_DEFAULT when only its repr could be shown."""
+    encoded = to_json_compatible(value)
+    if isinstance(encoded, str) and not isinstance(value, str) and encoded == repr(value):
+        return _NO_DEFAULT
+    return encoded
+
+
+def _field_description(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return any(isinstance(m, FieldInfo) and m.description for m in annotation.__metadata__)
+    return False
+
+
+def _docstring(fn: Any, target: Any) -> str | None:
+    # Only docstrings written for this callable: inspect.getdoc would inherit
+    # object.__call__'s "Call self as a function." for a callable object.
+    doc = getattr(target, "__doc__", None)
+    if not doc and target is getattr(type(fn), "__call__", None):
+        doc = type(fn).__doc__
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
+def _summary(parsed: docstring_parser.Docstring | None) -> str:
+    if parsed is None:
+        return ""
+    parts = [p.strip() for p in (parsed.short_description, parsed.long_description) if p]
+    return "\n\n".join(parts)
+
+
+def _is_async(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    _target, _ = _unwrap(fn)
+    return inspect.iscoroutinefunction(_target)
+
+
+def _compatible(annotation: Any, tool: str, parameter: str) -> Any:
+    """``annotation`` with stdlib TypedDicts swapped for typing_extensions ones.
+
+    pydantic refuses ``typing.TypedDict`` before Python 3.12; the copy keeps the keys,
+    their types, which of them are required, and the docstring.
+    """
+    seen: dict[Any, Any] = {}
+
+    def convert(tp: Any) -> Any:
+        if typing_extensions.is_typeddict(tp) and type(tp).__module__ == "typing":
+            if tp in seen:
+                if seen[tp] is None:
+                    raise ToolError(
+                        f"parameter '{parameter}' of {tool} uses the recursive TypedDict "
+                        f"{tp.__qualname__}, which cannot be written out for Mistral",
+                        tool=tool,
+                        parameter=parameter,
+                    )
+                return seen[tp]
+            seen[tp] = None
+            hints = typing.get_type_hints(tp, include_extras=True)
+            fields = {}
+            for key, hint in hints.items():
+                # An explicit qualifier wins: with string annotations, Python 3.11 leaves
+                # NotRequired keys in __required_keys__.
+                wrap = get_origin(hint)
+                if wrap in (typing.Required, typing.NotRequired):
+                    hint = get_args(hint)[0]
+                else:
+                    required = key in tp.__required_keys__
+                    wrap = typing.Required if required else typing.NotRequired
+                fields[key] = wrap[convert(hint)]
+            copy_ = typing_extensions.TypedDict(tp.__name__, fields)  # type: ignore[operator]
+            copy_.__doc__ = tp.__doc__
+            copy_.__module__ = tp.__module__
+            copy_.__qualname__ = tp.__qualname__
+            seen[tp] = copy_
+            return copy_
+        origin, args = get_origin(tp), get_args(tp)
+        if origin is None or not args or origin is Literal:
+            return tp
+        if origin is Annotated:
+            inner = convert(args[0])
+            return tp if inner is args[0] else Annotated[(inner, *tp.__metadata__)]  # type: ignore[return-value]
+        new = tuple(convert(a) for a in args)
+        if all(n is a for n, a in zip(new, args, strict=True)):
+            return tp
+        if origin in (Union, types.UnionType):
+            return Union[new]  # noqa: UP007
+        if hasattr(tp, "copy_with"):
+            return tp.copy_with(new)
+        return origin[new]
+
+    return convert(annotation)
+
+
+def type_label(tp: Any) -> str:
+    """A short, readable form of a type: ``'celsius'|'fahrenheit'``, ``list[str] | None``."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return type_label(args[0])
+    if tp is None or tp is type(None):
+        return "None"
+    if tp is Any:
+        return "Any"
+    if tp is Ellipsis:
+        return "..."
+    if isinstance(tp, list):  # Callable's parameter list
+        return "[" + ", ".join(type_label(a) for a in tp) + "]"
+    if origin is Literal:
+        return "|".join(repr(a.value if isinstance(a, enum.Enum) else a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_label(a) for a in args)
+    if origin in (typing.Required, typing.NotRequired):
+        return type_label(args[0])
+    if origin is not None:
+        base = getattr(origin, "__name__", None) or repr(origin).replace("typing.", "")
+        inner = ", ".join(type_label(a) for a in args) if args else "()"
+        return f"{base}[{inner}]"
+    if isinstance(tp, type):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
