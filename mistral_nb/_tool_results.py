@@ -12,7 +12,7 @@ float                                  itself; NaN -> None, ±inf -> "Infinity"/
 dict / Mapping                         dict; keys become strings (``1`` -> ``"1"``)
 list, tuple, set, frozenset, deque     list (sets sorted when their items sort)
 dataclass instance                     dict of its fields
-pydantic model                         ``model_dump(mode="json")``
+pydantic model                         dict of its fields (``model_dump()``), encoded
 datetime, date, time                   ISO 8601 string
 timedelta                              ISO 8601 duration, e.g. ``"PT1H30M"``
 Decimal, UUID, Path                    string (a Decimal keeps every digit)
@@ -159,10 +159,13 @@ class _Encoder:
             self.path.discard(id(value))
 
     def _model(self, model: pydantic.BaseModel) -> Any:
+        # Python mode, then our own rules: a model's datetimes, floats and bytes come out
+        # the same as anywhere else.
         try:
-            return self._encode(model.model_dump(mode="json", warnings="none"))
-        except Exception:  # a field pydantic cannot serialize: encode it ourselves
-            return self._encode(model.model_dump(warnings="none"))
+            data = model.model_dump(warnings="none")
+        except Exception:  # a field serializer that fails: take the attributes as they are
+            data = {name: getattr(model, name, None) for name in type(model).model_fields}
+        return self._encode(data)
 
     def _key(self, key: Any) -> str:
         encoded = self._encode(key)
