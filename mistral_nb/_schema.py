@@ -23,22 +23,22 @@ import enum
 import functools
 import inspect
 import re
-import types
 import typing
 import warnings
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, get_origin
 
 import docstring_parser
 import pydantic
-import typing_extensions
+from pydantic import errors
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 
 from ._errors import ToolError
 from ._tool_results import to_json_compatible
+from ._tool_types import pydantic_compatible, type_label
 
-__all__ = ["FunctionSpec", "ParameterSpec", "describe_function", "type_label"]
+__all__ = ["FunctionSpec", "ParameterSpec", "describe_function"]
 
 #: Mistral's rule for function names (mistral-common checks it too).
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -70,8 +70,9 @@ class ParameterSpec:
         if self.required:
             return text
         default = self.default
-        shown = f"{type(default).__name__}.{default.name}" if isinstance(default, enum.Enum) else repr(default)
-        return f"{text} = {shown}"
+        if isinstance(default, enum.Enum):
+            return f"{text} = {type(default).__name__}.{default.name}"
+        return f"{text} = {default!r}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +238,7 @@ def _annotation(param: inspect.Parameter, hints: dict[str, Any], tool: str, is_m
             tool=tool,
             parameter=param.name,
         )
-    return _compatible(annotation, tool, param.name)
+    return pydantic_compatible(annotation, tool, param.name)
 
 
 def _parameter(
@@ -250,14 +251,14 @@ def _parameter(
             warnings.simplefilter("ignore")
             adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
             raw = adapter.json_schema(schema_generator=_Draft7Schema)
-    except pydantic.errors.PydanticInvalidForJsonSchema as exc:
+    except errors.PydanticInvalidForJsonSchema as exc:
         raise ToolError(
             f"{where} has type {label}, which cannot be described in JSON Schema for the "
             f"model; {_SUPPORTED}",
             tool=tool,
             parameter=param.name,
         ) from exc
-    except (pydantic.errors.PydanticSchemaGenerationError, pydantic.errors.PydanticUserError) as exc:
+    except (errors.PydanticSchemaGenerationError, errors.PydanticUserError) as exc:
         raise ToolError(
             f"{where} has type {label}, which pydantic cannot validate from JSON; {_SUPPORTED}",
             tool=tool,
@@ -388,87 +389,3 @@ def _is_async(fn: Any) -> bool:
         return True
     _target, _ = _unwrap(fn)
     return inspect.iscoroutinefunction(_target)
-
-
-def _compatible(annotation: Any, tool: str, parameter: str) -> Any:
-    """``annotation`` with stdlib TypedDicts swapped for typing_extensions ones.
-
-    pydantic refuses ``typing.TypedDict`` before Python 3.12; the copy keeps the keys,
-    their types, which of them are required, and the docstring.
-    """
-    seen: dict[Any, Any] = {}
-
-    def convert(tp: Any) -> Any:
-        if typing_extensions.is_typeddict(tp) and type(tp).__module__ == "typing":
-            if tp in seen:
-                if seen[tp] is None:
-                    raise ToolError(
-                        f"parameter '{parameter}' of {tool} uses the recursive TypedDict "
-                        f"{tp.__qualname__}, which cannot be written out for Mistral",
-                        tool=tool,
-                        parameter=parameter,
-                    )
-                return seen[tp]
-            seen[tp] = None
-            hints = typing.get_type_hints(tp, include_extras=True)
-            fields = {}
-            for key, hint in hints.items():
-                # An explicit qualifier wins: with string annotations, Python 3.11 leaves
-                # NotRequired keys in __required_keys__.
-                wrap = get_origin(hint)
-                if wrap in (typing.Required, typing.NotRequired):
-                    hint = get_args(hint)[0]
-                else:
-                    required = key in tp.__required_keys__
-                    wrap = typing.Required if required else typing.NotRequired
-                fields[key] = wrap[convert(hint)]
-            copy_ = typing_extensions.TypedDict(tp.__name__, fields)  # type: ignore[operator]
-            copy_.__doc__ = tp.__doc__
-            copy_.__module__ = tp.__module__
-            copy_.__qualname__ = tp.__qualname__
-            seen[tp] = copy_
-            return copy_
-        origin, args = get_origin(tp), get_args(tp)
-        if origin is None or not args or origin is Literal:
-            return tp
-        if origin is Annotated:
-            inner = convert(args[0])
-            return tp if inner is args[0] else Annotated[(inner, *tp.__metadata__)]  # type: ignore[return-value]
-        new = tuple(convert(a) for a in args)
-        if all(n is a for n, a in zip(new, args, strict=True)):
-            return tp
-        if origin in (Union, types.UnionType):
-            return Union[new]  # noqa: UP007
-        if hasattr(tp, "copy_with"):
-            return tp.copy_with(new)
-        return origin[new]
-
-    return convert(annotation)
-
-
-def type_label(tp: Any) -> str:
-    """A short, readable form of a type: ``'celsius'|'fahrenheit'``, ``list[str] | None``."""
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Annotated:
-        return type_label(args[0])
-    if tp is None or tp is type(None):
-        return "None"
-    if tp is Any:
-        return "Any"
-    if tp is Ellipsis:
-        return "..."
-    if isinstance(tp, list):  # Callable's parameter list
-        return "[" + ", ".join(type_label(a) for a in tp) + "]"
-    if origin is Literal:
-        return "|".join(repr(a.value if isinstance(a, enum.Enum) else a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " | ".join(type_label(a) for a in args)
-    if origin in (typing.Required, typing.NotRequired):
-        return type_label(args[0])
-    if origin is not None:
-        base = getattr(origin, "__name__", None) or repr(origin).replace("typing.", "")
-        inner = ", ".join(type_label(a) for a in args) if args else "()"
-        return f"{base}[{inner}]"
-    if isinstance(tp, type):
-        return tp.__name__
-    return repr(tp).replace("typing.", "")

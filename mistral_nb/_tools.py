@@ -24,25 +24,14 @@ send back, never falsy (pipecat 1.14 does not re-run the model after a falsy res
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import dataclasses
-import datetime as dt
 import html
-import inspect
-import json
 import logging
-import math
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-
-import pydantic
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._errors import ToolError
 from ._schema import FunctionSpec, describe_function
-from ._tool_results import to_json_compatible
+from ._tool_calls import PendingCall, ToolOutcome, ToolStatus
 
 if TYPE_CHECKING:
     import pandas
@@ -56,65 +45,28 @@ logger = logging.getLogger("mistral_nb.tools")
 #: Seconds a tool may run before its call ends with status "timeout".
 DEFAULT_TIMEOUT = 30.0
 
-ToolStatus = Literal["ok", "error", "timeout", "rejected"]
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclasses.dataclass(frozen=True)
-class ToolOutcome:
-    """What became of one tool call.
-
-    Attributes:
-        name: The tool name the model asked for.
-        arguments: The arguments exactly as received (a dict, a JSON string, ...).
-        status: ``"ok"``; ``"error"`` (the tool raised); ``"timeout"``; ``"rejected"``
-            (unknown or disabled tool, or invalid arguments: the tool did not run).
-        result: The JSON-compatible value to send back to the model; never falsy.
-        error: A readable account of what went wrong, None when status is "ok".
-        started_at: When the call started (UTC).
-        duration_s: Seconds from start to outcome, validation included.
-        exception: The exception the tool raised, for a traceback in the notebook.
-    """
-
-    name: str
-    arguments: Any
-    status: ToolStatus
-    result: Any
-    error: str | None
-    started_at: dt.datetime
-    duration_s: float
-    exception: BaseException | None = dataclasses.field(default=None, repr=False, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        """True when the tool ran and returned."""
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The outcome as JSON-compatible data (without the exception object)."""
-        return {
-            "name": self.name,
-            "arguments": to_json_compatible(self.arguments),
-            "status": self.status,
-            "result": self.result,
-            "error": self.error,
-            "started_at": self.started_at.isoformat(),
-            "duration_s": self.duration_s,
-        }
 
 
 class Tool:
     """A registered function, as the model sees it. Created by :meth:`ToolRegistry.register`."""
 
-    __slots__ = ("_enabled", "_spec", "fn", "timeout")
+    __slots__ = ("_enabled", "_spec", "_timeout", "fn")
 
     def __init__(self, fn: Callable[..., Any], spec: FunctionSpec, timeout: float | None) -> None:
         self.fn = fn
-        #: Seconds allowed per call; None means the registry's default.
-        self.timeout = timeout
         self._spec = spec
+        self._timeout = _check_timeout(timeout, allow_none=True)
         self._enabled = True
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds allowed per call; None means the registry's default. Settable."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._timeout = _check_timeout(value, allow_none=True)
 
     @property
     def name(self) -> str:
@@ -242,7 +194,7 @@ class ToolRegistry:
                 return self.register(func, name=name, description=description, timeout=timeout)
 
             return decorator
-        timeout = _check_timeout(timeout, allow_none=True)
+        timeout = _check_timeout(timeout, allow_none=True)  # before the slower checks
         spec = describe_function(fn, name=name, description=description)
         existing = self._tools.get(spec.name)
         if existing is not None and _identity(existing.fn) != _identity(fn):
@@ -355,66 +307,14 @@ class ToolRegistry:
         Never raises for what the model sent or what the tool did: see
         :class:`ToolOutcome`. Cancelling the caller cancels an async tool.
         """
-        started_at = dt.datetime.now(dt.UTC)
-        start = time.perf_counter()
-
-        def outcome(
-            status: ToolStatus, result: Any, error: str | None = None, exc: BaseException | None = None
-        ) -> ToolOutcome:
-            return ToolOutcome(
-                name=name,
-                arguments=arguments,
-                status=status,
-                result=result,
-                error=error,
-                started_at=started_at,
-                duration_s=time.perf_counter() - start,
-                exception=exc,
-            )
-
+        call = PendingCall(name, arguments)
         tool = self._tools.get(name) if isinstance(name, str) else None
         if tool is None or not tool._enabled:
             available = ", ".join(self.enabled_names) or "none"
-            what = "no tool named" if tool is None else "the tool is disabled:"
-            error = f"{what} {name!r}; available tools: {available}"
-            return outcome("rejected", {"error": error, "status": "rejected"}, error)
-
-        parsed = _parse_arguments(arguments)
-        if isinstance(parsed, str):
-            error = f"invalid arguments for {tool.name}: {parsed}"
-            result = {"error": f"{error}. Call {tool.name} again with a JSON object.", "status": "rejected"}
-            return outcome("rejected", result, error)
-        try:
-            validated = tool._spec.arguments_model.model_validate(parsed)
-        except pydantic.ValidationError as exc:
-            problems = _problems(exc, tool)
-            error = f"invalid arguments for {tool.name}: " + "; ".join(
-                f"{p['parameter']}: {p['problem']}" + (f" (got {_short(p['got'])})" if "got" in p else "")
-                for p in problems
-            )
-            result = {
-                "error": f"{error}. Call {tool.name} again with corrected arguments.",
-                "status": "rejected",
-                "problems": problems,
-            }
-            return outcome("rejected", result, error)
-
-        args, kwargs = tool._spec.bind(validated)
+            what = f"no tool named {name!r}" if tool is None else f"the tool {name!r} is disabled"
+            return call.reject(f"{what}; available tools: {available}")
         timeout = tool.timeout if tool.timeout is not None else self._default_timeout
-        try:
-            value = await asyncio.wait_for(
-                _run(tool, args, kwargs), timeout=None if math.isinf(timeout) else timeout
-            )
-        except TimeoutError:
-            error = f"{tool.name} did not finish within {timeout:g} s"
-            return outcome("timeout", {"error": error, "status": "timeout"}, error)
-        if isinstance(value, _Raised):
-            exc = value.exception
-            error = f"{type(exc).__name__}: {exc}"
-            result = {"error": f"{tool.name} raised {error}", "status": "error"}
-            return outcome("error", result, error, exc)
-        result = to_json_compatible(value)
-        return outcome("ok", result if result else {"result": result})
+        return await call.run(tool._spec, tool.fn, timeout)
 
     def reject(self, name: str, arguments: Any, reason: str) -> ToolOutcome:
         """An outcome for a call refused without running the tool (e.g. too many rounds).
@@ -424,15 +324,7 @@ class ToolRegistry:
             arguments: Its arguments, as received.
             reason: Why, addressed to the model; becomes ``error`` and the result.
         """
-        return ToolOutcome(
-            name=name,
-            arguments=arguments,
-            status="rejected",
-            result={"error": reason, "status": "rejected"},
-            error=reason,
-            started_at=dt.datetime.now(dt.UTC),
-            duration_s=0.0,
-        )
+        return PendingCall(name, arguments).reject(reason)
 
     # -- display ---------------------------------------------------------------
 
@@ -441,7 +333,12 @@ class ToolRegistry:
         import pandas
 
         rows = [
-            {"name": t.name, "enabled": t.enabled, "description": t.description, "parameters": t.signature}
+            {
+                "name": t.name,
+                "enabled": t.enabled,
+                "description": t.description,
+                "parameters": t.signature,
+            }
             for t in self._tools.values()
         ]
         return pandas.DataFrame(rows, columns=["name", "enabled", "description", "parameters"])
@@ -481,118 +378,11 @@ class ToolRegistry:
 # -- helpers -------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _Raised:
-    exception: BaseException
-
-
-async def _run(tool: Tool, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Call the tool; its exception comes back as _Raised, so a TimeoutError it raises
-    is not mistaken for ours."""
-    if tool.is_async:
-        try:
-            value = tool.fn(*args, **kwargs)
-            return await value if inspect.isawaitable(value) else value
-        except Exception as exc:
-            return _Raised(exc)
-    value = await _in_thread(tool.name, tool.fn, args, kwargs)
-    if inspect.isawaitable(value):  # a sync function that returned a coroutine
-        try:
-            return await value
-        except Exception as exc:
-            return _Raised(exc)
-    return value
-
-
-async def _in_thread(name: str, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    # A daemon thread per call rather than asyncio.to_thread: a call that times out keeps
-    # its thread, and that thread must neither use up the loop's shared executor nor
-    # hold up the loop's shutdown or the interpreter's exit.
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def settle(value: Any) -> None:
-        if not future.done():
-            future.set_result(value)
-
-    def work() -> None:
-        try:
-            value: Any = context.run(fn, *args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - reported to the model, not raised here
-            value = _Raised(exc)
-        try:
-            loop.call_soon_threadsafe(settle, value)
-        except RuntimeError:
-            pass  # the loop is closed: nobody is waiting any more
-
-    threading.Thread(target=work, name=f"mistral_nb tool {name}", daemon=True).start()
-    return await future
-
-
-def _parse_arguments(arguments: Any) -> dict[str, Any] | str:
-    """The arguments as a dict, or a string saying why they are not a JSON object."""
-    if arguments is None:
-        return {}
-    if isinstance(arguments, bytes | bytearray):
-        try:
-            arguments = arguments.decode()
-        except UnicodeDecodeError:
-            return "the arguments are not UTF-8 text"
-    if isinstance(arguments, str):
-        if not arguments.strip():
-            return {}
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            return f"the arguments are not valid JSON ({exc})"
-    if isinstance(arguments, Mapping):
-        return dict(arguments)
-    return f"the arguments must be a JSON object of named values, not {type(arguments).__name__}"
-
-
-def _problems(exc: pydantic.ValidationError, tool: Tool) -> list[dict[str, Any]]:
-    spec = tool._spec
-    takes = ", ".join(p.name for p in spec.parameters) or "no arguments"
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = err["loc"]
-        parameter = _location(loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            problem = f"unexpected argument; {spec.name} takes {takes}"
-        elif kind == "missing":
-            problem = "missing required argument" if len(loc) == 1 else "missing required field"
-        else:
-            problem = err["msg"]
-        entry: dict[str, Any] = {"parameter": parameter, "problem": problem}
-        if kind != "missing":
-            entry["got"] = to_json_compatible(err.get("input"))
-        top = next((p for p in spec.parameters if loc and p.name == loc[0]), None)
-        if top is not None and kind != "extra_forbidden":
-            expected = {k: v for k, v in top.schema.items() if k not in ("description", "default")}
-            entry["expected"] = expected
-        problems.append(entry)
-    return problems
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(arguments)"
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _check_timeout(value: Any, *, allow_none: bool) -> Any:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        default = f" (or None for the registry default, {DEFAULT_TIMEOUT:g} s by default)" if allow_none else ""
+        default = " (or None for the registry's default)" if allow_none else ""
         raise ToolError(
             f"timeout must be a positive number of seconds{default}, or math.inf for no "
             f"limit; got {value!r}"

@@ -311,7 +311,7 @@ async def test_unknown_and_disabled_tools_are_rejected(registry, calls):
     registry.disable("ship")
     outcome = await registry.call("get_weather", {"city": "Paris"})
     assert outcome.status == "rejected"
-    assert outcome.error == "the tool is disabled: 'get_weather'; available tools: add"
+    assert outcome.error == "the tool 'get_weather' is disabled; available tools: add"
     assert calls == []
 
 

@@ -262,6 +262,16 @@ def test_invalid_timeouts_are_refused(timeout):
         ToolRegistry(default_timeout=timeout)
 
 
+def test_a_tools_timeout_can_be_changed_and_is_checked(registry):
+    tool = registry["add"]
+    tool.timeout = 5
+    assert tool.timeout == 5.0
+    tool.timeout = None
+    assert tool.timeout is None
+    with pytest.raises(ToolError, match="timeout must be a positive number of seconds"):
+        tool.timeout = -2
+
+
 def test_default_timeout():
     assert DEFAULT_TIMEOUT == 30.0
     assert ToolRegistry().default_timeout == 30.0
