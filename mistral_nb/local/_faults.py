@@ -1,0 +1,262 @@
+"""Fault injection: make LocalMistral misbehave on purpose, the ways real servers do.
+
+A :class:`Fault` says *what* goes wrong and *when*. Build one with a constructor, give
+``on=`` to pick requests and ``times=`` to limit how often it fires::
+
+    LocalMistral(faults=[
+        Fault.status(429, on=2),                 # the 2nd completion request is rate limited
+        Fault.cut(after_tokens=5, on=lambda body: body.get("stream")),
+        Fault.delay(2.0, times=1),               # the first request waits 2 s before any byte
+    ])
+
+``on`` is a 1-based request number (counting every ``POST /v1/chat/completions``, rejected
+ones included, in arrival order: ``server.requests[n - 1]`` is request ``n``), a collection of
+numbers, a predicate on the decoded JSON body (the raw text when the body is not JSON), or
+None for every request. ``times`` caps how many requests a fault affects (None: no cap).
+
+``status``, ``hang`` and ``delay`` act like a gateway, before the request is even read for
+validity. ``slow``, ``cut``, ``malformed`` and ``error_finish`` shape a completion, so they only
+fire on requests that pass validation. Several faults may fire on one request: delays add up,
+the slowest ``slow`` wins, and the first ``status``/``hang`` and the first stream fault in list
+order apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import LocalMistralError
+from ._wire import error_body
+
+__all__ = ["Fault", "FaultPlan", "default_error"]
+
+Selector = int | Collection[int] | Callable[[Any], bool] | None
+
+GATEWAY_KINDS = frozenset({"status", "hang", "delay"})
+STREAM_KINDS = frozenset({"cut", "malformed", "error_finish"})
+
+_MESSAGES = {
+    400: ("Bad request", "invalid_request_error", None),
+    403: ("Forbidden", "forbidden", None),
+    429: ("Rate limit exceeded", "rate_limited", "1300"),
+    500: ("Internal server error", "server_error", None),
+    502: ("Bad gateway", "server_error", None),
+    503: ("Service unavailable", "server_error", None),
+    504: ("Gateway timeout", "server_error", None),
+}
+
+
+def default_error(code: int, message: str | None) -> Any:
+    """The body Mistral's stack sends for an error status (``None``: an empty body)."""
+    if code == 401:
+        return {"detail": message or "Unauthorized"}
+    if code == 403 and message is None:
+        return None
+    if code == 404:
+        return {"message": message or "no Route matched with those values", "request_id": ""}
+    if code == 422:
+        return {
+            "detail": [
+                {
+                    "type": "value_error",
+                    "loc": ["body"],
+                    "msg": message or "Value error, injected by LocalMistral",
+                    "input": None,
+                }
+            ]
+        }
+    text, type_, err_code = _MESSAGES.get(code, ("Error", "server_error", None))
+    return error_body(message or text, type_, err_code)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected misbehaviour; build it with the class methods, not directly.
+
+    Attributes:
+        kind: ``status``, ``hang``, ``delay``, ``slow``, ``cut``, ``malformed`` or ``error_finish``.
+        on: Which requests (see the module docs).
+        times: At most this many requests are affected (None: no limit).
+    """
+
+    kind: str
+    on: Selector = None
+    times: int | None = None
+    code: int | None = None
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    after_tokens: int = 0
+    line: str | None = None
+
+    def __post_init__(self) -> None:
+        kinds = GATEWAY_KINDS | STREAM_KINDS | {"slow"}
+        if self.kind not in kinds:
+            raise LocalMistralError(f"Unknown fault kind {self.kind!r}; use one of {sorted(kinds)}")
+        on = self.on
+        valid_on = (
+            on is None
+            or callable(on)
+            or (isinstance(on, int) and not isinstance(on, bool) and on >= 1)
+            or (
+                isinstance(on, Collection)
+                and not isinstance(on, (str, bytes))
+                and all(isinstance(n, int) and n >= 1 for n in on)
+            )
+        )
+        if not valid_on:
+            raise LocalMistralError(
+                f"Fault on= must be a 1-based request number, a collection of them, a "
+                f"predicate on the request body, or None; got {on!r}"
+            )
+        if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
+            raise LocalMistralError(f"Fault times= must be a positive int or None, got {self.times!r}")
+        if self.seconds < 0 or self.after_tokens < 0:
+            raise LocalMistralError("Fault delays and token counts must not be negative")
+
+    # -- constructors ---------------------------------------------------------------
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        *,
+        on: Selector = None,
+        times: int | None = None,
+        message: str | None = None,
+        body: Any = ...,
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | None = ...,  # type: ignore[assignment]
+    ) -> Fault:
+        """Answer with HTTP ``code`` and Mistral's body for it.
+
+        429 is Mistral's ``{"object": "error", "message": "Rate limit exceeded", "type":
+        "rate_limited", "param": null, "code": "1300"}`` with ``retry-after`` and the
+        rate-limit headers; 401 is ``{"detail": "Unauthorized"}``; 403 has no body; 404 is the
+        gateway's "no Route matched"; 422 a FastAPI detail list; 400/5xx Mistral's envelope.
+
+        Args:
+            code: Any HTTP error status (400-599).
+            message: Replaces the default message in the body.
+            body: Replaces the whole body (a dict/list is sent as JSON, a str as is, None
+                as an empty body).
+            headers: Extra response headers.
+            retry_after: Seconds for ``retry-after`` (default 1 for 429 and 503, else none).
+                Note the OpenAI client honours it when it retries.
+        """
+        if not isinstance(code, int) or not 400 <= code <= 599:
+            raise LocalMistralError(f"Fault.status needs an HTTP error code 400-599, got {code!r}")
+        if retry_after is ...:
+            retry_after = 1 if code in (429, 503) else None
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra.setdefault("retry-after", _seconds(retry_after))
+        return cls(
+            "status",
+            on=on,
+            times=times,
+            code=code,
+            body=default_error(code, message) if body is ... else body,
+            headers=extra,
+        )
+
+    @classmethod
+    def delay(cls, seconds: float, *, on: Selector = None, times: int | None = None) -> Fault:
+        """Wait ``seconds`` before sending the first byte of the answer."""
+        return cls("delay", on=on, times=times, seconds=float(seconds))
+
+    @classmethod
+    def slow(cls, token_delay: float, *, on: Selector = None, times: int | None = None) -> Fault:
+        """Wait ``token_delay`` seconds between streamed tokens (overrides the server's)."""
+        return cls("slow", on=on, times=times, seconds=float(token_delay))
+
+    @classmethod
+    def cut(cls, after_tokens: int = 0, *, on: Selector = None, times: int | None = None) -> Fault:
+        """Close the connection abruptly after ``after_tokens`` streamed tokens.
+
+        No finish_reason, no usage, no ``[DONE]``: the client sees a broken chunked body.
+        A non-streamed request gets its connection closed with no answer.
+        """
+        return cls("cut", on=on, times=times, after_tokens=int(after_tokens))
+
+    @classmethod
+    def malformed(
+        cls,
+        after_tokens: int = 0,
+        *,
+        line: str | None = None,
+        on: Selector = None,
+        times: int | None = None,
+    ) -> Fault:
+        """Send a malformed SSE event after ``after_tokens`` tokens, then carry on.
+
+        By default the event is a chunk whose JSON is cut in half; ``line`` replaces it (sent
+        as ``line`` followed by a blank line). A non-streamed request gets a truncated JSON body.
+        """
+        return cls("malformed", on=on, times=times, after_tokens=int(after_tokens), line=line)
+
+    @classmethod
+    def error_finish(
+        cls, after_tokens: int = 0, *, on: Selector = None, times: int | None = None
+    ) -> Fault:
+        """End the reply after ``after_tokens`` tokens with ``finish_reason: "error"``.
+
+        The last chunk still carries usage and ``[DONE]`` follows, as seen from Mistral.
+        """
+        return cls("error_finish", on=on, times=times, after_tokens=int(after_tokens))
+
+    @classmethod
+    def hang(cls, *, on: Selector = None, times: int | None = None) -> Fault:
+        """Never answer: hold the connection until the client gives up or the server stops."""
+        return cls("hang", on=on, times=times)
+
+    # -- matching -------------------------------------------------------------------
+
+    def matches(self, number: int, body: Any) -> bool:
+        """Whether this fault selects request ``number`` with ``body`` (ignores ``times``)."""
+        on = self.on
+        if on is None:
+            return True
+        if isinstance(on, int):
+            return number == on
+        if callable(on):
+            return bool(on(body))
+        return number in on
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass
+class FaultPlan:
+    """What the faults that fired on one request add up to."""
+
+    delay: float = 0.0
+    terminal: Fault | None = None  # status or hang
+    token_delay: float | None = None
+    stream: Fault | None = None  # cut, malformed or error_finish
+    fired: list[Fault] = field(default_factory=list)
+
+    def add(self, fault: Fault) -> bool:
+        """Fold ``fault`` in; False when an earlier fault of its kind already won."""
+        if fault.kind == "delay":
+            self.delay += fault.seconds
+        elif fault.kind in ("status", "hang"):
+            if self.terminal is not None:
+                return False
+            self.terminal = fault
+        elif fault.kind == "slow":
+            self.token_delay = max(self.token_delay or 0.0, fault.seconds)
+        else:
+            if self.stream is not None:
+                return False
+            self.stream = fault
+        self.fired.append(fault)
+        return True
+
+    @property
+    def names(self) -> list[str]:
+        return [fault.kind for fault in self.fired]

@@ -1,0 +1,217 @@
+"""The request schema of ``POST /v1/chat/completions``, strict like Mistral's (step 1 of 3).
+
+Every object is closed (``extra="forbid"``), so an unknown key fails with pydantic's
+"Extra inputs are not permitted", and errors come back as FastAPI's plain
+``{"detail": [...]}`` with ``loc`` starting at ``"body"``. Messages are a union tagged
+on ``role``, which puts the tag in ``loc`` after the index, as Mistral's server does:
+``["body", "messages", 0, "user", "name"]``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["ChatRequest", "SchemaError", "parse_request"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextChunk(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(_Strict):
+    url: str
+    detail: Literal["low", "auto", "high"] | None = None
+
+
+class ImageURLChunk(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageURL | str
+
+
+ContentChunk = Annotated[TextChunk | ImageURLChunk, Field(discriminator="type")]
+
+
+class FunctionCall(_Strict):
+    name: str
+    arguments: dict[str, Any] | str
+
+
+class ToolCall(_Strict):
+    id: str = "null"
+    type: Literal["function"] = "function"
+    function: FunctionCall
+    index: int = 0
+
+
+class SystemMessage(_Strict):
+    role: Literal["system"]
+    content: str | list[TextChunk]
+
+
+class UserMessage(_Strict):
+    role: Literal["user"]
+    content: str | list[ContentChunk] | None
+
+
+class AssistantMessage(_Strict):
+    role: Literal["assistant"]
+    content: str | list[TextChunk] | None = None
+    tool_calls: list[ToolCall] | None = None
+    prefix: bool = False
+
+
+class ToolMessage(_Strict):
+    role: Literal["tool"]
+    content: str | list[TextChunk] | None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
+]
+
+
+class Function(_Strict):
+    name: str
+    parameters: dict[str, Any]
+    description: str = ""
+    strict: bool = False
+
+
+class Tool(_Strict):
+    type: Literal["function"] = "function"
+    function: Function
+
+
+class ToolChoiceFunction(_Strict):
+    name: str
+
+
+class ToolChoice(_Strict):
+    type: Literal["function"] = "function"
+    function: ToolChoiceFunction
+
+
+class JsonSchema(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool = False
+
+
+class ResponseFormat(_Strict):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchema | None = None
+
+
+class Prediction(_Strict):
+    type: Literal["content"] = "content"
+    content: str = ""
+
+
+class StreamOptions(_Strict):
+    """Mistral rejects ``include_usage`` (usage always rides on the last chunk)."""
+
+
+class ChatRequest(_Strict):
+    """A chat completion request, as Mistral's OpenAPI spec describes it."""
+
+    model: str
+    messages: list[Message]
+    temperature: Annotated[float, Field(ge=0, le=1.5)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=0)] | None = None
+    stream: bool = False
+    stop: str | list[str] | None = None
+    random_seed: Annotated[int, Field(ge=0)] | None = None
+    metadata: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | Literal["auto", "none", "any", "required"] = "auto"
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    n: Annotated[int, Field(ge=1)] | None = None
+    prediction: Prediction | None = None
+    parallel_tool_calls: bool = True
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    prompt_mode: Literal["reasoning"] | None = None
+    guardrails: list[Any] | None = None
+    prompt_cache_key: str | None = None
+    service_tier: Literal["auto", "standard_only"] | None = None
+    safe_prompt: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class SchemaError(Exception):
+    """A request failed the schema: ``detail`` is FastAPI's list of error items."""
+
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(detail)} validation error(s)")
+        self.detail = detail
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _detail(exc: ValidationError) -> list[dict[str, Any]]:
+    items = []
+    for error in exc.errors(include_url=False):
+        item: dict[str, Any] = {
+            "type": error["type"],
+            "loc": ["body", *error["loc"]],
+            "msg": error["msg"],
+            "input": _jsonable(error["input"]),
+        }
+        if "ctx" in error:
+            item["ctx"] = _jsonable(error["ctx"])
+        items.append(item)
+    return items
+
+
+def parse_request(raw: bytes) -> tuple[Any, ChatRequest]:
+    """Decode and validate a request body.
+
+    Returns:
+        The decoded JSON body and the validated request.
+
+    Raises:
+        SchemaError: with FastAPI's detail items (``json_invalid`` for bad JSON).
+    """
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        pos = getattr(exc, "pos", 0)
+        msg = getattr(exc, "msg", str(exc))
+        raise SchemaError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ["body", pos],
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": msg},
+                }
+            ]
+        ) from exc
+    try:
+        return body, ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        raise SchemaError(_detail(exc)) from exc

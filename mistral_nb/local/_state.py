@@ -1,0 +1,152 @@
+"""What a LocalMistral remembers and what it was told to do, shared by two threads.
+
+The server thread writes (requests, exchanges, script consumption, fault counters); the
+caller's thread reads and adds (``push``, ``inject``, ``reset``). One lock guards it all.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ._catalogue import Catalogue
+from ._faults import Fault, FaultPlan
+from ._replies import check_script_item
+
+__all__ = ["Exchange", "State"]
+
+_HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_EMPTY = object()
+
+
+@dataclass
+class Exchange:
+    """One HTTP request LocalMistral received and how it answered.
+
+    Attributes:
+        method: ``GET`` or ``POST``...
+        path: The URL path, e.g. ``/v1/chat/completions``.
+        headers: The request headers, without ``Authorization`` (nor cookies).
+        body: The decoded JSON body; the raw text when it is not JSON; None when empty.
+        status: The HTTP status sent, None while pending or when no answer was sent.
+        number: For ``POST /v1/chat/completions``, the 1-based request number that
+            ``Fault(on=...)`` counts; None for other paths.
+        faults: The kinds of the faults that fired on this request.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    status: int | None = None
+    number: int | None = None
+    faults: tuple[str, ...] = ()
+
+
+@dataclass
+class State:
+    """Configuration and history of one LocalMistral (thread-safe through ``lock``)."""
+
+    api_key: str | None
+    catalogue: Catalogue
+    reply_tokens: int | None = None
+    token_delay: float = 0.0
+    first_token_delay: float = 0.0
+    allow_user_after_tool: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: list[Any] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    script: deque[Any] = field(default_factory=deque)
+    faults: list[Fault] = field(default_factory=list)
+    fired: list[int] = field(default_factory=list)
+
+    # -- caller side ----------------------------------------------------------------
+
+    def push(self, items: Iterable[Any]) -> None:
+        checked = [check_script_item(item) for item in items]
+        with self.lock:
+            self.script.extend(checked)
+
+    def inject(self, faults: Iterable[Fault]) -> None:
+        new = list(faults)
+        for fault in new:
+            if not isinstance(fault, Fault):
+                from .._errors import LocalMistralError
+
+                raise LocalMistralError(f"inject() takes Fault objects, got {fault!r}")
+        with self.lock:
+            self.faults.extend(new)
+            self.fired.extend(0 for _ in new)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.exchanges.clear()
+            self.errors.clear()
+            self.script.clear()
+            self.faults.clear()
+            self.fired.clear()
+
+    def snapshot_requests(self) -> list[Any]:
+        with self.lock:
+            return copy.deepcopy(self.requests)
+
+    def snapshot_exchanges(self) -> list[Exchange]:
+        with self.lock:
+            return [replace(e, headers=dict(e.headers), body=copy.deepcopy(e.body))
+                    for e in self.exchanges]
+
+    # -- server side ----------------------------------------------------------------
+
+    def record(
+        self, method: str, path: str, headers: Mapping[str, str], body: Any, completion: bool
+    ) -> Exchange:
+        visible = {k: v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS}
+        with self.lock:
+            number = None
+            if completion:
+                self.requests.append(copy.deepcopy(body))
+                number = len(self.requests)
+            exchange = Exchange(method, path, visible, body, number=number)
+            self.exchanges.append(exchange)
+            return exchange
+
+    def plan(self, number: int, body: Any, kinds: frozenset[str], plan: FaultPlan) -> FaultPlan:
+        """Fire the faults of ``kinds`` that select this request, respecting ``times``."""
+        with self.lock:
+            candidates = [
+                (i, fault) for i, fault in enumerate(self.faults)
+                if fault.kind in kinds
+                and (fault.times is None or self.fired[i] < fault.times)
+            ]
+        for i, fault in candidates:
+            try:
+                selected = fault.matches(number, body)
+            except Exception as exc:  # a user's predicate: report, do not crash the server
+                self.note_error(f"Fault predicate {fault.on!r} raised {exc!r}")
+                continue
+            if not selected:
+                continue
+            with self.lock:
+                if fault.times is not None and self.fired[i] >= fault.times:
+                    continue
+                if plan.add(fault):
+                    self.fired[i] += 1
+        return plan
+
+    def next_script_item(self) -> Any:
+        with self.lock:
+            return self.script.popleft() if self.script else _EMPTY
+
+    def note_error(self, message: str) -> None:
+        with self.lock:
+            self.errors.append(message)
+
+    @staticmethod
+    def is_empty(item: Any) -> bool:
+        return item is _EMPTY
