@@ -258,9 +258,16 @@ def _parameter(
             tool=tool,
             parameter=param.name,
         ) from exc
-    except (errors.PydanticSchemaGenerationError, errors.PydanticUserError) as exc:
+    except errors.PydanticSchemaGenerationError as exc:
         raise ToolError(
             f"{where} has type {label}, which pydantic cannot validate from JSON; {_SUPPORTED}",
+            tool=tool,
+            parameter=param.name,
+        ) from exc
+    except errors.PydanticUserError as exc:  # e.g. a Field() misused in Annotated
+        reason = str(exc).split("\n", 1)[0]
+        raise ToolError(
+            f"{where} has type {label}, which pydantic refuses: {reason}",
             tool=tool,
             parameter=param.name,
         ) from exc

@@ -209,6 +209,33 @@ async def test_a_sync_tool_runs_off_the_event_loop():
     assert len(ticks) == 5 and ticks[-1] - ticks[0] < 0.19  # the loop kept turning
 
 
+async def test_a_sync_function_returning_a_coroutine_is_awaited():
+    registry = ToolRegistry()
+
+    async def later(x: int) -> int:
+        return x * 2
+
+    def deferred(x: int):  # e.g. a sync wrapper around an async client
+        return later(x)
+
+    registry.register(deferred)
+    assert not registry["deferred"].is_async
+    assert (await registry.call("deferred", {"x": 4})).result == 8
+
+
+async def test_outcome_to_dict(registry):
+    outcome = await registry.call("add", '{"a": 1}')
+    assert outcome.to_dict() == {
+        "name": "add",
+        "arguments": '{"a": 1}',
+        "status": "ok",
+        "result": 1,
+        "error": None,
+        "started_at": outcome.started_at.isoformat(),
+        "duration_s": outcome.duration_s,
+    }
+
+
 # -- falsy results -----------------------------------------------------------------------
 
 

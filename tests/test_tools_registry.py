@@ -1,7 +1,9 @@
 """ToolRegistry: registering (and refusing), enabling, observing, showing."""
 
+import dataclasses
 import logging
 import socket
+import typing
 from collections.abc import Callable
 from typing import Literal
 
@@ -184,6 +186,31 @@ def test_unusable_types_are_refused_naming_the_parameter():
     error = error_for(later)
     assert error.parameter == "callback"
     assert "has type Callable[[int], int], which cannot be described in JSON Schema" in str(error)
+
+
+class Movie(typing.TypedDict):
+    title: str
+
+
+@dataclasses.dataclass
+class Shelf:
+    movies: list[Movie]
+
+
+def test_pydantics_own_refusals_are_passed_on():
+    # A stdlib TypedDict directly in a signature is converted for pydantic; one inside a
+    # dataclass is beyond reach before Python 3.12, and pydantic says what to do.
+    def stock(shelf: Shelf) -> None: ...
+
+    def shelve(movies: list[Movie]) -> None: ...
+
+    error = error_for(stock)
+    assert error.parameter == "shelf"
+    assert str(error) == (
+        "parameter 'shelf' of stock has type Shelf, which pydantic refuses: Please use "
+        "`typing_extensions.TypedDict` instead of `typing.TypedDict` on Python < 3.12."
+    )
+    ToolRegistry().register(shelve)
 
 
 class Node(BaseModel):
