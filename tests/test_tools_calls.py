@@ -300,7 +300,8 @@ async def test_invalid_arguments_are_rejected_with_each_problem(registry, calls)
 
 
 async def test_nested_problems_have_a_path(registry, calls):
-    outcome = await registry.call("ship", {"to": {"street": "x"}, "at": {"x": 1, "y": "up"}, "count": 0})
+    arguments = {"to": {"street": "x"}, "at": {"x": 1, "y": "up"}, "count": 0}
+    outcome = await registry.call("ship", arguments)
     assert calls == []
     assert [(p["parameter"], p["problem"]) for p in outcome.result["problems"]] == [
         ("to.zip_code", "missing required field"),
@@ -312,7 +313,10 @@ async def test_nested_problems_have_a_path(registry, calls):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ('{"city": ', "the arguments are not valid JSON (Expecting value: line 1 column 10 (char 9))"),
+        (
+            '{"city": ',
+            "the arguments are not valid JSON (Expecting value: line 1 column 10 (char 9))",
+        ),
         ("[1, 2]", "the arguments must be a JSON object of named values, not list"),
         (42, "the arguments must be a JSON object of named values, not int"),
         (b"\xff", "the arguments are not UTF-8 text"),
@@ -442,19 +446,25 @@ async def test_the_tool_timeout_overrides_the_registry_default():
 
 # -- whatever the model sends, call() answers ------------------------------------------
 
+# The registry fixture is shared by the examples of one test, which is fine: they only call.
+FIXTURES_ARE_NOT_RESET = [HealthCheck.function_scoped_fixture]
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 argument_objects = st.dictionaries(
-    st.sampled_from(["city", "unit", "a", "b", "to", "at", "count", "street", "x"]) | st.text(max_size=5),
+    st.sampled_from(["city", "unit", "a", "b", "to", "at", "count", "street", "x"])
+    | st.text(max_size=5),
     json_values,
     max_size=4,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURES_ARE_NOT_RESET)
 @given(
     name=st.sampled_from(["get_weather", "add", "ship", "nope"]),
     arguments=argument_objects | json_values | json_values.map(json.dumps) | st.text(max_size=12),
@@ -465,7 +475,7 @@ async def test_random_json_never_crashes_call(registry, name, arguments):
     assert outcome.status in {"ok", "rejected", "error"}
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=FIXTURES_ARE_NOT_RESET)
 @given(a=st.integers(), b=st.integers(), as_text=st.booleans())
 async def test_valid_arguments_always_reach_the_function(registry, a, b, as_text):
     arguments = {"a": str(a), "b": str(b)} if as_text else {"a": a, "b": b}

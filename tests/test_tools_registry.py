@@ -105,7 +105,8 @@ def test_parameters_are_a_fresh_copy(registry):
 
 def test_unknown_names_raise_tool_error_listing_known_names(registry):
     for action in (registry.enable, registry.disable, registry.unregister, registry.__getitem__):
-        with pytest.raises(ToolError, match="no tool named 'weather'; known tools: get_weather, add") as info:
+        message = "no tool named 'weather'; known tools: get_weather, add"
+        with pytest.raises(ToolError, match=message) as info:
             action("weather")
         assert info.value.tool == "weather"
         assert isinstance(info.value, ValueError) and isinstance(info.value, MistralNBError)
@@ -128,10 +129,14 @@ def error_for(fn: object, **options) -> ToolError:
 
 
 def test_invalid_names_are_refused():
-    message = "Mistral accepts 1 to 64 letters, digits, underscores and dashes; pass a valid one with name="
+    message = (
+        "Mistral accepts 1 to 64 letters, digits, underscores and dashes; "
+        "pass a valid one with name="
+    )
     assert message in str(error_for(lambda x: x))
     assert "'<lambda>' is not a valid tool name" in str(error_for(lambda x: x))
-    assert "'get weather' is not a valid tool name" in str(error_for(get_weather, name="get weather"))
+    error = error_for(get_weather, name="get weather")
+    assert "'get weather' is not a valid tool name" in str(error)
     assert error_for(get_weather, name="x" * 65).tool == "x" * 65
     assert "''" in str(error_for(get_weather, name=""))
     assert "is not a valid tool name" in str(error_for(get_weather, name="weather\n"))
@@ -342,7 +347,8 @@ def test_observers_hear_every_change_once(registry):
     registry.enable("add")
     registry.unregister("add")
     registry.register(add)
-    assert calls == [["get_weather"], ["get_weather", "add"], ["get_weather"], ["get_weather", "add"]]
+    both = ["get_weather", "add"]
+    assert calls == [["get_weather"], both, ["get_weather"], both]
     unsubscribe()
     unsubscribe()  # harmless twice
     registry.disable("add")
@@ -412,6 +418,12 @@ def test_to_dataframe(registry):
             "description": "Current weather for a city.",
             "parameters": "city: str, unit: 'celsius'|'fahrenheit' = 'celsius'",
         },
-        {"name": "add", "enabled": False, "description": "Add two integers.", "parameters": "a: int, b: int"},
+        {
+            "name": "add",
+            "enabled": False,
+            "description": "Add two integers.",
+            "parameters": "a: int, b: int",
+        },
     ]
-    assert list(ToolRegistry().to_dataframe().columns) == ["name", "enabled", "description", "parameters"]
+    empty = ToolRegistry().to_dataframe()
+    assert list(empty.columns) == ["name", "enabled", "description", "parameters"]

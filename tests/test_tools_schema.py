@@ -287,7 +287,12 @@ def test_no_parameters():
 
 def all_case_functions() -> list[Any]:
     def everything(
-        a: Person, b: Movie, c: Options, d: tuple[int, str], e: Point, f: list[Address] | None = None
+        a: Person,
+        b: Movie,
+        c: Options,
+        d: tuple[int, str],
+        e: Point,
+        f: list[Address] | None = None,
     ) -> None: ...
 
     return [fn for fn, _ in CASES] + [everything]
@@ -451,7 +456,11 @@ def test_partial_hides_the_arguments_it_fixes():
     registry = ToolRegistry()
     registry.register(functools.partial(scale, factor=2.0), name="double")
     registry.register(functools.partial(scale, 3.0), name="triple")
-    expected = {"type": "object", "properties": {"value": {"type": "number"}}, "required": ["value"]}
+    expected = {
+        "type": "object",
+        "properties": {"value": {"type": "number"}},
+        "required": ["value"],
+    }
     assert registry["double"].parameters == expected
     assert registry["triple"].parameters == expected
     assert registry["double"].description == "Multiply a value."
