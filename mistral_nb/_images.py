@@ -102,6 +102,7 @@ _SEND = "send PNG, JPEG, WebP, GIF, BMP or TIFF"
 _WHITE = (255, 255, 255)
 _REDUCING_GAP = 3.0  # resize() first reduces by an integer factor to within 3x, then Lanczos
 _THUMBNAIL_SIDE = 256
+_BASE64_IMAGE_STARTS = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR")  # PNG, JPEG, GIF, WebP
 _PIXTRAL_PATCH = 16  # Pixtral: 16 px patches, one token each
 _MISTRAL3_PATCH = 28  # Small/Medium 3.x: 14 px patches merged 2 x 2
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError,
@@ -419,7 +420,9 @@ def _from_path(src: str | os.PathLike[Any]) -> _Source:
     if not os.path.exists(path):
         where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
         hint = ""
-        if len(path) > 200 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", path):
+        if path.startswith(_BASE64_IMAGE_STARTS) or (
+            len(path) > 200 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", path)
+        ):
             hint = " it looks like base64 data: pass base64.b64decode(text) or a data: URL;"
         raise ImageError(
             f"{_shorten(path)} does not exist{where};{hint} pass the path of an image file, "
