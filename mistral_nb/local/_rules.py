@@ -6,7 +6,9 @@ built on) with three adjustments to match what api.mistral.ai answers:
 * ``user`` right after ``tool`` is rejected unless ``allow_user_after_tool`` (mistral-common
   allows it since 1.11.1; every captured server answer rejects it);
 * the last-role error uses the server's wording ("... (or Assistant with prefix True) ...");
-* an assistant message with neither content nor tool calls is rejected ("... but not none.").
+* an assistant message with neither content nor tool calls is rejected ("... but not none.");
+* a tool message without ``tool_call_id`` is reported as "Tool call id has to be defined."
+  before the id pairing rules run (as the server answered in 2025).
 
 An assistant ``prefix`` is carried to mistral-common directly (its ``from_openai`` would
 drop it), so a trailing ``{"role": "assistant", "content": " ", "prefix": true}`` passes.
@@ -65,6 +67,13 @@ class _ServingValidator(MistralRequestValidatorV11):
     def __init__(self, allow_user_after_tool: bool) -> None:
         super().__init__(mode=ValidationMode.serving)
         self._allow_user_after_tool = allow_user_after_tool
+
+    def _validate_message_list_structure(self, messages: list[Any]) -> None:
+        # The server reports a missing tool_call_id as such (seen in 2025), before pairing.
+        for message in messages:
+            if message.role == Roles.tool and message.tool_call_id is None:
+                raise mc_errors.InvalidRequestException("Tool call id has to be defined.")
+        super()._validate_message_list_structure(messages)
 
     def _validate_message_order(self, messages: list[Any]) -> None:
         previous = None
