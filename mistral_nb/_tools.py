@@ -1,8 +1,8 @@
 """ToolRegistry: Python functions the model may call, with validated, time-limited calls.
 
-A registry turns functions into tools (see :mod:`mistral_nb._schema` for how a
-signature and docstring become a JSON Schema), hands pipecat the enabled ones, and
-runs the model's calls::
+A registry turns functions into tools (:mod:`mistral_nb._schema`: signature and
+docstring to JSON Schema), hands pipecat the enabled ones, and runs the model's calls
+(:mod:`mistral_nb._tool_calls`; results encoded by :mod:`mistral_nb._tool_results`)::
 
     reg = ToolRegistry()
 

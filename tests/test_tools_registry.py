@@ -223,12 +223,22 @@ class Node(BaseModel):
     children: list["Node"] = []
 
 
+class Folder(typing.TypedDict):
+    name: str
+    folders: list["Folder"]
+
+
 def test_recursive_types_are_refused():
     def tree(root: Node) -> None: ...
+
+    def files(top: Folder) -> None: ...
 
     error = error_for(tree)
     assert error.parameter == "root"
     assert "uses the recursive type Node" in str(error)
+    error = error_for(files)
+    assert error.parameter == "top"
+    assert "uses the recursive TypedDict Folder" in str(error)
 
 
 def test_unresolvable_string_annotations_are_refused():
