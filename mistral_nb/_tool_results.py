@@ -113,7 +113,8 @@ class _Encoder:
         if isinstance(value, dt.datetime | dt.date | dt.time):
             return value.isoformat()
         if isinstance(value, dt.timedelta):
-            plain = dt.timedelta(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
+            # A plain timedelta: pandas' Timedelta is a subclass pydantic does not know.
+            plain = dt.timedelta(value.days, value.seconds, value.microseconds)
             return pydantic_core.to_jsonable_python(plain)
         if isinstance(value, Decimal | uuid.UUID | PurePath):
             return str(value)
