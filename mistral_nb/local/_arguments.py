@@ -5,8 +5,9 @@ Arguments come from the user's message where it says so, else from the schema:
 1. a JSON object in the message (its keys that the schema knows, or all when it names none);
 2. ``key=value`` or ``key: value`` for a property the schema names;
 3. a value of a property's ``enum`` written in the message;
-4. for a lone string parameter still empty: a quoted value, else the words after a
-   preposition ("weather in Paris" gives ``"Paris"``);
+4. for the one free-text string parameter still empty (no format, enum, pattern or
+   default): a quoted value, else the words after a preposition ("weather in Paris" gives
+   ``"Paris"``);
 5. anything else required: ``default``, ``const``, first ``enum`` or ``examples`` value, or a
    small placeholder of the right type that respects the usual bounds.
 """
@@ -112,6 +113,13 @@ def _coerce(value: Any, schema: Mapping[str, Any]) -> Any:
     return placeholder(schema)
 
 
+def _is_free_text(schema: Any) -> bool:
+    """A string parameter with no format, enum or pattern: where a quoted value goes."""
+    if not isinstance(schema, Mapping) or _type(schema) not in ("string", None):
+        return False
+    return not any(key in schema for key in ("format", "enum", "const", "pattern", "default"))
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
@@ -169,15 +177,15 @@ def arguments_from_text(
                 ):
                     found[name] = choice
                     break
-    strings = [
+    free_text = [
         name
         for name in (required or list(properties))
-        if _type(properties.get(name, {})) in ("string", None) and name not in found
+        if name not in found and _is_free_text(properties.get(name, {}))
     ]
-    if len(strings) == 1 and (len(required) <= 1 or len(properties) == 1):
+    if len(free_text) == 1:
         value = _obvious_string(text, tool_name)
         if value:
-            found[strings[0]] = value
+            found[free_text[0]] = value
     arguments: dict[str, Any] = {}
     wanted = list(properties) if fill_all else [n for n in properties if n in required or n in found]
     for name in [*wanted, *[n for n in required if n not in properties]]:
