@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mistral_nb._images import DEFAULT_QUALITY, to_base64_jpeg  # noqa: E402
+from mistral_nb._images import DEFAULT_QUALITY, to_base64_jpeg
 
 REPEATS = 9
 SIZE = (4000, 3000)

@@ -34,6 +34,7 @@ import mimetypes
 import os
 import re
 import struct
+import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -74,7 +75,7 @@ PIXTRAL_MAX_SIDE = 1024
 
 DEFAULT_QUALITY = 85
 """JPEG quality: the knee of libjpeg's size/quality curve. Text and edges stay clean for
-the model, and a 1540 px photo is typically 200-400 KB."""
+the model; a 1540 px photo comes to a few hundred kB (quality 95 nearly doubles that)."""
 
 MIN_QUALITY = 40
 """The lowest quality the ``max_bytes`` search goes to. Below ~40 JPEG blocking and ringing
@@ -102,11 +103,20 @@ _SEND = "send PNG, JPEG, WebP, GIF, BMP or TIFF"
 _WHITE = (255, 255, 255)
 _REDUCING_GAP = 3.0  # resize() first reduces by an integer factor to within 3x, then Lanczos
 _THUMBNAIL_SIDE = 256
+_WARNINGS_LOCK = threading.Lock()
 _BASE64_IMAGE_STARTS = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR")  # PNG, JPEG, GIF, WebP
 _PIXTRAL_PATCH = 16  # Pixtral: 16 px patches, one token each
 _MISTRAL3_PATCH = 28  # Small/Medium 3.x: 14 px patches merged 2 x 2
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError,
-                  NotImplementedError, OverflowError)  # what Pillow raises on damaged files
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    MemoryError,
+    NotImplementedError,
+    OverflowError,
+)  # what Pillow raises on damaged files
 _TRANSPOSE = {  # EXIF orientation -> the transpose that shows the image upright
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -278,7 +288,12 @@ def prepare_images(
             "prepare_images takes a list of images; for one image pass [image] "
             "or call prepare_image(image)"
         )
-    items = list(sources)
+    try:
+        items = list(sources)
+    except TypeError as exc:
+        raise ImageError(
+            f"prepare_images takes a list of images, not a {type(sources).__name__}"
+        ) from exc
     if len(items) > MAX_IMAGES_PER_REQUEST:
         raise ImageError(
             f"{len(items)} images given, but Mistral accepts at most {MAX_IMAGES_PER_REQUEST} "
@@ -326,9 +341,11 @@ def prepare_image(
     if isinstance(src, PreparedImage):
         return _reprepare(src, max_side=max_side, quality=quality, max_bytes=max_bytes)
     source = _read_source(src)
-    with warnings.catch_warnings(record=True) as caught:
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         # Scoped to this call: Pillow's bomb warning becomes an error, other warnings are
         # kept as notes instead of going to the notebook (or failing a strict test run).
+        # catch_warnings swaps process-wide state; the lock keeps two of our calls in
+        # different threads from restoring each other's filters.
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         rgb, fmt, mode, original = _decode(source, max_side)
@@ -462,9 +479,7 @@ def _from_file_object(fh: Any) -> _Source:
     except OSError as exc:
         raise ImageError(f"{name or 'the file object'} cannot be read ({exc})") from exc
     if isinstance(data, str):
-        raise ImageError(
-            f"{name or 'the file object'} was opened in text mode; open it with 'rb'"
-        )
+        raise ImageError(f"{name or 'the file object'} was opened in text mode; open it with 'rb'")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(
             f"{name or 'the file object'}.read() returned a {type(data).__name__}, not bytes"
@@ -496,20 +511,20 @@ def _decode(source: _Source, max_side: int) -> tuple[Image.Image, str, str, tupl
     """
     if source.image is not None:
         im = source.image
+        fmt, mode = im.format or "PIL.Image", im.mode
         try:
             rgb, shown = _convert(im, max_side, own=False)
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{source.label()} cannot be converted ({exc})") from exc
-        return rgb, im.format or "PIL.Image", im.mode, shown
+        return rgb, fmt, mode, shown
     if not source.data:
-        raise ImageError(f"{source.name or 'the ' + source.kind} is empty (0 bytes); {_SEND}")
+        who = source.name or ("the data given" if source.kind == "bytes" else f"the {source.kind}")
+        raise ImageError(f"{who} is empty (0 bytes); {_SEND}")
     try:
         im = Image.open(io.BytesIO(source.data))
     except UnidentifiedImageError as exc:
         raise _not_an_image(source) from exc
-    except Image.DecompressionBombError as exc:
-        raise _bomb(source, exc) from exc
-    except Image.DecompressionBombWarning as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb(source, exc) from exc
     except _DECODE_ERRORS as exc:
         raise _damaged(source, exc) from exc
@@ -529,9 +544,7 @@ def _decode(source: _Source, max_side: int) -> tuple[Image.Image, str, str, tupl
     return rgb, fmt, mode, shown
 
 
-def _convert(
-    im: Image.Image, max_side: int, *, own: bool
-) -> tuple[Image.Image, tuple[int, int]]:
+def _convert(im: Image.Image, max_side: int, *, own: bool) -> tuple[Image.Image, tuple[int, int]]:
     """Orient, scale, flatten and colour-convert ``im`` to RGB. ``own``: we opened it.
 
     Returns the RGB image and the source's size as displayed (after orientation).
@@ -599,7 +612,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             if "srgb" not in ImageCms.getProfileDescription(profile).lower():
-                return ImageCms.profileToProfile(im, profile, _srgb(), outputMode="RGB")
+                converted = ImageCms.profileToProfile(im, profile, _srgb(), outputMode="RGB")
+                if converted is not None:  # None only for inPlace=True
+                    return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
             warnings.warn(
                 f"the embedded ICC profile was not applied ({exc}); colours converted without it",
@@ -654,6 +669,7 @@ def _encode(
         jpeg = buf.getvalue()
         if max_bytes is None or len(jpeg) <= max_bytes:
             return jpeg, q
+    assert max_bytes is not None  # without a limit the first encoding is returned
     shrink = math.sqrt(max_bytes / len(jpeg)) * 0.9  # bytes grow about with the pixel count
     suggest = max(16, int(max(rgb.size) * shrink))
     raise ImageError(
@@ -758,8 +774,10 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 
 def _check_options(max_side: Any, quality: Any, max_bytes: Any) -> None:
-    if isinstance(max_side, bool) or not isinstance(max_side, int) or not (
-        1 <= max_side <= MAX_DIMENSION
+    if (
+        isinstance(max_side, bool)
+        or not isinstance(max_side, int)
+        or not (1 <= max_side <= MAX_DIMENSION)
     ):
         raise ImageError(
             f"max_side={max_side!r} is out of range; pass an int from 1 to {MAX_DIMENSION} "

@@ -142,15 +142,25 @@ def file_upload_entry(name: str, mime: str, data: bytes) -> dict:
         "name": name,
         "type": mime,
         "size": len(data),
-        "last_modified": dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        "last_modified": dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         "content": memoryview(data),
     }
 
 
 @pytest.mark.parametrize(
     "kind",
-    ["str path", "Path", "bytes", "bytearray", "memoryview", "BytesIO", "open file",
-     "PIL image", "FileUpload entry", "data URL"],
+    [
+        "str path",
+        "Path",
+        "bytes",
+        "bytearray",
+        "memoryview",
+        "BytesIO",
+        "open file",
+        "PIL image",
+        "FileUpload entry",
+        "data URL",
+    ],
 )
 def test_every_input_kind_gives_the_same_picture(kind, png_bytes, tmp_path):
     path = tmp_path / "marker.png"
@@ -174,7 +184,9 @@ def test_every_input_kind_gives_the_same_picture(kind, png_bytes, tmp_path):
     assert (prepared.width, prepared.height) == (60, 40)
     assert prepared.source_format == "PNG"
     assert_marker_top_left(decoded(prepared))
-    expected_name = "marker.png" if kind in ("str path", "Path", "open file", "FileUpload entry") else None
+    expected_name = (
+        "marker.png" if kind in ("str path", "Path", "open file", "FileUpload entry") else None
+    )
     assert prepared.source_name == expected_name
 
 
@@ -227,7 +239,9 @@ def test_each_format_decodes_to_its_colours(fmt, pillow_name, params):
     im = Image.new("RGB", (48, 48), GREEN)
     im.paste(RED, (0, 0, 24, 48))
     if fmt == "MPO":  # a stereo pair: the first frame is the picture
-        data = encode(im, pillow_name, save_all=True, append_images=[flat("RGB", BLUE, (48, 48))], **params)
+        data = encode(
+            im, pillow_name, save_all=True, append_images=[flat("RGB", BLUE, (48, 48))], **params
+        )
     else:
         data = encode(im, pillow_name, **params)
     prepared = prepare_image(data)
@@ -236,6 +250,25 @@ def test_each_format_decodes_to_its_colours(fmt, pillow_name, params):
     assert out.size == (48, 48)
     assert_colour(out.getpixel((8, 24)), RED, tol=24)
     assert_colour(out.getpixel((40, 24)), GREEN, tol=24)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "colour", "params", "expected"),
+    [
+        ("baseline", "RGB", RED, {}, RED),
+        ("progressive", "RGB", GREEN, {"progressive": True}, GREEN),
+        ("greyscale", "L", 77, {}, (77, 77, 77)),
+        ("cmyk", "CMYK", (255, 0, 255, 0), {}, GREEN),
+        ("mpo", "RGB", BLUE, {"save_all": True, "append_images": [flat("RGB", RED)]}, BLUE),
+    ],
+)
+def test_big_jpegs_take_the_draft_path_with_the_right_pixels(name, mode, colour, params, expected):
+    fmt = "MPO" if name == "mpo" else "JPEG"
+    data = encode(flat(mode, colour, (2000, 1000)), fmt, quality=90, **params)
+    prepared = prepare_image(data, max_side=240)
+    assert (prepared.width, prepared.height) == (240, 120)
+    assert prepared.source_format == fmt
+    assert_colour(centre(decoded(prepared)), expected, tol=14)
 
 
 # -- modes -----------------------------------------------------------------------------
@@ -451,7 +484,9 @@ def test_output_is_a_baseline_jpeg(progressive_source):
 
 
 def noise(size: tuple[int, int]) -> Image.Image:
-    return Image.frombytes("RGB", size, bytes(hashlib.shake_256(b"seed").digest(size[0] * size[1] * 3)))
+    return Image.frombytes(
+        "RGB", size, bytes(hashlib.shake_256(b"seed").digest(size[0] * size[1] * 3))
+    )
 
 
 def test_max_bytes_lowers_the_quality_until_it_fits():

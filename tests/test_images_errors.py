@@ -98,8 +98,8 @@ def test_formats_pillow_reads_but_we_do_not_send_are_named(fmt):
 @pytest.mark.parametrize(
     ("src", "start"),
     [
-        (b"", "the bytes is empty"),
-        (bytearray(), "the bytes is empty"),
+        (b"", "the data given is empty"),
+        (bytearray(), "the data given is empty"),
         (io.BytesIO(b""), "the file object is empty"),
         ({"name": "x.png", "type": "image/png", "size": 0, "content": memoryview(b"")}, "x.png is"),
     ],
@@ -163,8 +163,10 @@ def test_a_url_is_not_downloaded():
     [
         ("data:image/png;base64,not*base64!", ["not valid base64"]),
         ("data:image/png,rawbytes", ["not a base64 data URL"]),
-        ("data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4").decode(),
-         ["the data URL (application/pdf) is not an image"]),
+        (
+            "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4").decode(),
+            ["the data URL (application/pdf) is not an image"],
+        ),
     ],
 )
 def test_bad_data_urls(url, words):
@@ -217,6 +219,17 @@ def test_pillows_bomb_limit_is_ours_and_warnings_are_not_left_changed(monkeypatc
     assert "too large to decode safely" in str(error)
     assert warnings.filters == filters_before
     assert prepare_image(encode(Image.new("RGB", (90, 90)), "PNG")).width == 90
+
+
+def test_calls_from_several_threads_leave_the_warning_filters_as_they_were():
+    from concurrent.futures import ThreadPoolExecutor
+
+    filters_before = list(warnings.filters)
+    png = encode(Image.effect_noise((300, 300), 60).convert("RGB"), "PNG")
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(pool.map(lambda _: prepare_image(png, max_side=100).width, range(16)))
+    assert sizes == [100] * 16
+    assert warnings.filters == filters_before
 
 
 def test_a_wide_source_beyond_mistrals_10000_px_is_downscaled_not_refused():
