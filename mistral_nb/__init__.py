@@ -1,6 +1,19 @@
-"""mistral_nb: experiment with Mistral chat models from a Jupyter notebook."""
+"""mistral_nb: experiment with Mistral chat models from a Jupyter notebook.
 
-from ._errors import (
+A :class:`Session` wraps pipecat's ``MistralLLMService`` in a long-lived
+pipeline; :class:`TurnLog` keeps every token, tool call, setting and error;
+:class:`ToolRegistry` turns plain functions into tools; :func:`to_base64_jpeg`
+prepares images; :class:`LocalMistral` answers offline when no
+``MISTRAL_API_KEY`` is set.  The widget panels live in ``mistral_nb.ui``.
+"""
+
+from loguru import logger as _logger
+
+# pipecat logs every request (base64 images included) at DEBUG to stderr, which in
+# a notebook lands in the cell's output; quiet it unless the user asks for it.
+_logger.disable("pipecat")
+
+from ._errors import (  # noqa: E402
     APIError,
     ImageError,
     LocalMistralError,
@@ -10,16 +23,55 @@ from ._errors import (
     ToolError,
     TurnLogError,
 )
+from ._images import PreparedImage, estimate_image_tokens, prepare_image, to_base64_jpeg  # noqa: E402
+from ._session import Session  # noqa: E402
+from ._settings import SETTINGS  # noqa: E402
+from ._tools import Tool, ToolOutcome, ToolRegistry  # noqa: E402
+from ._turn import Turn  # noqa: E402
+from ._turnlog import TurnLog  # noqa: E402
+from .local import Fault, LocalMistral, ToolCall  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def show_pipecat_logs(enabled: bool = True) -> None:
+    """Let pipecat's own (loguru) log lines through again, or quiet them."""
+    if enabled:
+        _logger.enable("pipecat")
+    else:
+        _logger.disable("pipecat")
+
+
 __all__ = [
     "APIError",
+    "Fault",
     "ImageError",
+    "LocalMistral",
     "LocalMistralError",
     "MistralNBError",
+    "PreparedImage",
+    "SETTINGS",
+    "Session",
     "SessionClosedError",
     "SettingsError",
+    "Tool",
+    "ToolCall",
     "ToolError",
+    "ToolOutcome",
+    "ToolRegistry",
+    "Turn",
+    "TurnLog",
     "TurnLogError",
+    "estimate_image_tokens",
+    "prepare_image",
+    "show_pipecat_logs",
+    "to_base64_jpeg",
 ]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("mistral_nb."):
+        try:
+            _obj.__module__ = "mistral_nb"
+        except (AttributeError, TypeError):
+            pass

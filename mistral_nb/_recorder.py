@@ -1,0 +1,185 @@
+"""Builds one Turn from the events of its frames, and decides when it is over.
+
+A turn is over when a completion ends without asking for tools and no tool
+call is still running; or when an error ended a completion; or when the
+session stops it (cancel, tool-round limit).  The session awaits ``done``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from typing import Any
+
+import httpx
+
+from ._api_errors import describe_failure
+from ._service import request_body
+from ._turn import CallRecord, Completion, Turn
+
+__all__ = ["TurnRecorder", "elide_images"]
+
+
+class TurnRecorder:
+    """Receives the events of one turn (from the observer and the service hooks)."""
+
+    def __init__(self, turn: Turn, *, base_url: str, settings_reader: Any) -> None:
+        self.turn = turn
+        self._base_url = base_url
+        self._read_settings = settings_reader
+        self._t0 = time.perf_counter()
+        self.done: asyncio.Future[Turn] = asyncio.get_running_loop().create_future()
+        self._pending: set[str] = set()
+        self._asked_for_tools = False
+        self._completion_open = False
+        self._stop_when_calls_settle: str | None = None
+        self._n_requests = 0
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.done.done()
+
+    @property
+    def completion_index(self) -> int:
+        return max(len(self.turn.completions) - 1, 0)
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (time.perf_counter() if now is None else now) - self._t0
+
+    def finish(self, status: str, error: str | None = None, **details: Any) -> None:
+        """End the turn (first call wins)."""
+        if self.finished:
+            return
+        turn = self.turn
+        turn.status = status
+        if error is not None:
+            turn.error = error
+        for key, value in details.items():
+            setattr(turn, key, value)
+        turn.duration_s = self.elapsed()
+        turn.retries = max(self._n_requests - len(turn.completions), 0)
+        self.done.set_result(turn)
+
+    # -- frames (via TurnObserver) -------------------------------------------
+
+    def completion_started(self, now: float) -> None:
+        if self.finished:
+            return
+        self.turn.completions.append(Completion(len(self.turn.completions), self.elapsed(now)))
+        self._asked_for_tools = False
+        self._completion_open = True
+
+    def text(self, text: str, now: float) -> None:
+        if self.finished or not self._completion_open:
+            return
+        self.turn.token_completion.append(self.completion_index)
+        self.turn.token_text.append(text)
+        self.turn.token_t_s.append(self.elapsed(now))
+
+    def ttfb(self, seconds: float) -> None:
+        if self.turn.completions and self.turn.completions[-1].ttfb_s is None:
+            self.turn.completions[-1].ttfb_s = seconds
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        if self.turn.completions:
+            completion = self.turn.completions[-1]
+            completion.prompt_tokens = prompt_tokens
+            completion.completion_tokens = completion_tokens
+
+    def calls_started(self, call_ids: list[str]) -> None:
+        self._pending.update(call_ids)
+        self._asked_for_tools = True
+
+    def call_settled(self, call_id: str) -> None:
+        self._pending.discard(call_id)
+        self._maybe_stop_after_calls()
+
+    def error(self, message: str, exception: BaseException | None) -> None:
+        if self.finished:
+            return
+        failure = describe_failure(message, exception, base_url=self._base_url)
+        self.finish(
+            failure.status,
+            failure.message,
+            error_status_code=failure.status_code,
+            error_category=failure.category,
+        )
+
+    def completion_ended(self) -> None:
+        if self.finished or not self._completion_open:
+            return
+        self._completion_open = False
+        completion = self.turn.completions[-1]
+        if self._asked_for_tools or self._pending:
+            self._maybe_stop_after_calls()
+            return
+        if completion.finish_reason == "tool_calls":
+            self.finish(
+                "error",
+                "the model asked for a tool call whose arguments are not valid JSON, so it "
+                "was not run; ask again or rephrase",
+            )
+        elif completion.finish_reason == "error":
+            self.finish("error", "Mistral ended the reply with finish_reason 'error'; try again")
+        else:
+            self.finish("ok")
+
+    # -- the session's own events ----------------------------------------------
+
+    def call_done(self, record: CallRecord) -> None:
+        record.completion = self.completion_index
+        self.turn.call_records.append(record)
+
+    def stop_after_calls(self, reason: str) -> None:
+        """No further model request in this turn: end it once running calls settle."""
+        self._stop_when_calls_settle = reason
+        self._maybe_stop_after_calls()
+
+    def _maybe_stop_after_calls(self) -> None:
+        if self._stop_when_calls_settle and not self._pending and not self._completion_open:
+            self.finish("error", self._stop_when_calls_settle)
+
+    # -- HTTP (via ServiceHooks) ---------------------------------------------
+
+    def request_sent(self, raw: bytes) -> None:
+        self._n_requests += 1
+        if not self.turn.requests:
+            self.turn.settings = self._read_settings()
+        self.turn.requests.append(elide_images(request_body(raw)))
+
+    def response_received(self, status_code: int, headers: httpx.Headers) -> None:
+        pass
+
+    def finish_reason(self, reason: str) -> None:
+        if self.turn.completions:
+            self.turn.completions[-1].finish_reason = reason
+
+
+def elide_images(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with each base64 image replaced by its size and sha256 (in place)."""
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "image_url":
+                continue
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str) or not url.startswith("data:"):
+                continue
+            head, _, data = url.partition(",")
+            try:
+                raw = base64.b64decode(data, validate=False)
+            except ValueError:
+                raw = data.encode()
+            elided = f"{head},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
+            if isinstance(image, dict):
+                image["url"] = elided
+            else:
+                part["image_url"] = elided
+    return body

@@ -1,0 +1,213 @@
+"""The turn log: every finished turn, as DataFrames and as an append-only journal.
+
+The journal is JSON Lines, one finished turn a line, appended and flushed to
+disk as each turn ends, so a kernel killed mid-session loses at most the turn
+that was running.  ``TurnLog.load`` reads a journal back; a torn last line (the
+kernel died while writing it) is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._errors import TurnLogError
+from ._turn import CALL_COLUMNS, TOKEN_COLUMNS, Turn
+
+__all__ = ["TurnLog"]
+
+JOURNAL_VERSION = 1
+
+
+class TurnLog:
+    """Finished turns of one or more sessions, with DataFrame views and a journal.
+
+    Args:
+        path: A JSONL journal to append each finished turn to (created if
+            missing; turns already in it are loaded first).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self._turns: list[Turn] = []
+        self._path: Path | None = None
+        if path is not None:
+            path = Path(path)
+            if path.exists():
+                self._turns = _read_journal(path)
+            self._path = path
+
+    # -- collection ----------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def __iter__(self) -> Iterator[Turn]:
+        return iter(self._turns)
+
+    def __getitem__(self, index: int) -> Turn:
+        return self._turns[index]
+
+    @property
+    def path(self) -> Path | None:
+        """The journal finished turns are appended to, if any."""
+        return self._path
+
+    def next_turn_number(self) -> int:
+        return self._turns[-1].turn + 1 if self._turns else 1
+
+    def append(self, turn: Turn) -> None:
+        """Add a finished turn, and write it to the journal when there is one."""
+        self._turns.append(turn)
+        if self._path is not None:
+            _append_lines(self._path, [turn])
+
+    # -- DataFrames ----------------------------------------------------------
+
+    def turns(self) -> pd.DataFrame:
+        """One row per turn: status, settings in effect, texts, usage, timing, calls, error."""
+        frame = pd.DataFrame([t.summary_row() for t in self._turns])
+        if frame.empty:
+            return pd.DataFrame(columns=list(_empty_summary_columns()))
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+        return frame
+
+    def tokens(self) -> pd.DataFrame:
+        """One row per streamed piece: turn, completion, index, text, t_s."""
+        columns: dict[str, list[Any]] = {name: [] for name in TOKEN_COLUMNS}
+        for turn in self._turns:
+            for name, values in turn.token_columns().items():
+                columns[name].extend(values)
+        return pd.DataFrame(columns, columns=TOKEN_COLUMNS)
+
+    def calls(self) -> pd.DataFrame:
+        """One row per tool call: turn, call_id, name, arguments, result, status, error, timing."""
+        rows = [row for turn in self._turns for row in turn.call_rows()]
+        frame = pd.DataFrame(rows, columns=CALL_COLUMNS)
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+        return frame
+
+    def requests(self) -> pd.DataFrame:
+        """One row per HTTP request sent: turn, n (within the turn), body (images elided)."""
+        rows = [
+            {"turn": turn.turn, "n": n, "body": body}
+            for turn in self._turns
+            for n, body in enumerate(turn.requests)
+        ]
+        return pd.DataFrame(rows, columns=["turn", "n", "body"])
+
+    def images(self) -> pd.DataFrame:
+        """One row per image sent: source format, sizes, bytes, sha256, estimated tokens."""
+        rows = [{"turn": turn.turn, **image} for turn in self._turns for image in turn.images]
+        return pd.DataFrame(rows)
+
+    # -- files ---------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write every turn to a JSONL journal and keep appending new turns to it."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        _append_lines(tmp, self._turns, mode="w")
+        os.replace(tmp, path)
+        self._path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TurnLog:
+        """Read a journal written by ``save`` or by a session's ``log=`` path.
+
+        The returned log does not append to ``path``; call ``save`` for that.
+        """
+        log = cls()
+        log._turns = _read_journal(Path(path))
+        return log
+
+    def to_parquet(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write turns, tokens and calls as ``<directory>/{turns,tokens,calls}.parquet``.
+
+        Arguments and results (free-form JSON) are stored as JSON text.
+        """
+        return self._export(directory, "parquet")
+
+    def to_csv(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write turns, tokens and calls as ``<directory>/{turns,tokens,calls}.csv``."""
+        return self._export(directory, "csv")
+
+    def _export(self, directory: str | os.PathLike[str], kind: str) -> dict[str, Path]:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, frame in (("turns", self.turns()), ("tokens", self.tokens()), ("calls", self.calls())):
+            frame = frame.copy()
+            for column in ("arguments", "result"):
+                if column in frame:
+                    frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
+            target = directory / f"{name}.{kind}"
+            if kind == "parquet":
+                frame.to_parquet(target, index=False)
+            else:
+                frame.to_csv(target, index=False)
+            written[name] = target
+        return written
+
+    # -- display -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = f", journal={str(self._path)!r}" if self._path else ""
+        return f"<TurnLog {len(self._turns)} turns{where}>"
+
+    def _repr_html_(self) -> str:
+        columns = ["turn", "status", "model", "user_text", "response_text", "n_calls", "error"]
+        frame = self.turns()
+        return frame[[c for c in columns if c in frame]].to_html(index=False, max_rows=20)
+
+
+def _empty_summary_columns() -> list[str]:
+    from datetime import datetime, timezone
+
+    return list(Turn(turn=0, started_at=datetime.now(timezone.utc), user_text="").summary_row())
+
+
+def _append_lines(path: Path, turns: list[Turn], mode: str = "a") -> None:
+    lines = "".join(
+        json.dumps({"v": JOURNAL_VERSION, **t.to_dict()}, ensure_ascii=False) + "\n" for t in turns
+    )
+    with open(path, mode, encoding="utf-8") as handle:
+        handle.write(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_journal(path: Path) -> list[Turn]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise TurnLogError(f"no turn log at {path}; check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise TurnLogError(f"{path} is not a text file, so not a turn-log journal") from exc
+    turns = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            turns.append(Turn.from_dict(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            if number == len(lines):
+                warnings.warn(
+                    f"{path}: the last line ({number}) is incomplete (the session was probably "
+                    "killed while writing it) and was skipped",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                break
+            raise TurnLogError(
+                f"{path}, line {number}, is not a turn-log entry ({exc}); "
+                "is this a journal written by mistral_nb?"
+            ) from exc
+    return turns
