@@ -24,7 +24,7 @@ from ._errors import (  # noqa: E402
     TurnLogError,
 )
 from ._images import PreparedImage, estimate_image_tokens, prepare_image, to_base64_jpeg  # noqa: E402
-from ._session import Session  # noqa: E402
+from ._session import Session, SessionEvent  # noqa: E402
 from ._settings import SETTINGS  # noqa: E402
 from ._tools import Tool, ToolOutcome, ToolRegistry  # noqa: E402
 from ._turn import Turn  # noqa: E402
@@ -53,6 +53,7 @@ __all__ = [
     "SETTINGS",
     "Session",
     "SessionClosedError",
+    "SessionEvent",
     "SettingsError",
     "Tool",
     "ToolCall",

@@ -25,8 +25,11 @@ __all__ = ["TurnRecorder", "elide_images"]
 class TurnRecorder:
     """Receives the events of one turn (from the observer and the service hooks)."""
 
-    def __init__(self, turn: Turn, *, base_url: str, settings_reader: Any) -> None:
+    def __init__(
+        self, turn: Turn, *, base_url: str, settings_reader: Any, emit: Any = None
+    ) -> None:
         self.turn = turn
+        self._emit = emit or (lambda kind, **payload: None)
         self._base_url = base_url
         self._read_settings = settings_reader
         self._t0 = time.perf_counter()
@@ -79,6 +82,7 @@ class TurnRecorder:
         self.turn.token_completion.append(self.completion_index)
         self.turn.token_text.append(text)
         self.turn.token_t_s.append(self.elapsed(now))
+        self._emit("token", text=text)
 
     def ttfb(self, seconds: float) -> None:
         if self.turn.completions and self.turn.completions[-1].ttfb_s is None:
@@ -133,6 +137,7 @@ class TurnRecorder:
     def call_done(self, record: CallRecord) -> None:
         record.completion = self.completion_index
         self.turn.call_records.append(record)
+        self._emit("call", call=record)
 
     def stop_after_calls(self, reason: str) -> None:
         """No further model request in this turn: end it once running calls settle."""

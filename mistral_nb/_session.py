@@ -9,9 +9,11 @@ one at a time; an observer turns its frames into the turn log.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -39,7 +41,9 @@ from ._tools import ToolRegistry
 from ._turn import CallRecord, Turn
 from ._turnlog import TurnLog
 
-__all__ = ["Session"]
+__all__ = ["Session", "SessionEvent"]
+
+_log = logging.getLogger("mistral_nb")
 
 DEFAULT_BASE_URL = "https://api.mistral.ai/v1"
 DEFAULT_REQUEST_TIMEOUT = 60.0
@@ -47,6 +51,17 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
 _announced_local = False
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """Something that happened in a session; see :meth:`Session.subscribe`."""
+
+    kind: str
+    turn: Turn | None = None
+    text: str | None = None
+    call: CallRecord | None = None
+    settings: dict[str, Any] | None = None
 
 
 def _mask(key: str | None) -> str:
@@ -120,6 +135,7 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._listeners: list[Callable[[SessionEvent], None]] = []
 
     def _build_service(
         self,
@@ -180,6 +196,25 @@ class Session:
         """True while a turn is running."""
         return self._recorder is not None and not self._recorder.finished
 
+    def subscribe(self, listener: Callable[[SessionEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` as turns run; returns a function that unsubscribes.
+
+        Events (:class:`SessionEvent`) have a ``kind``: "turn_started", "token"
+        (``event.text``), "call" (``event.call``, a finished tool call), "turn_ended",
+        and "settings" (``event.settings``).  Listeners run on the session's event loop
+        and must be quick; an exception in one is logged and does not reach the turn.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, kind: str, turn: Turn | None = None, **payload: Any) -> None:
+        event = SessionEvent(kind, turn if turn is not None else getattr(self._recorder, "turn", None), **payload)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a panel's bug must not break the conversation
+                _log.exception("mistral_nb: a session listener failed on %s", kind)
+
     def tool(self, fn: Any = None, /, **options: Any) -> Any:
         """Register a function as a tool (``@session.tool`` or ``@session.tool(name=...)``)."""
         return self.tools.register(fn, **options)
@@ -209,6 +244,7 @@ class Session:
             return self.settings
         self._pending_settings.append(to_settings_delta(checked))
         self._settings.update(checked)
+        self._emit("settings", settings=self.settings)
         if self._worker is not None and self._loop is not None and self._loop.is_running():
             asyncio.run_coroutine_threadsafe(self._flush_settings(), self._loop)
         return self.settings
@@ -289,7 +325,12 @@ class Session:
         self._check_open()
         if not isinstance(text, str):
             raise TypeError(f"send() takes the message as a str, not {type(text).__name__}")
-        prepared = prepare_images(images, model=self._settings.get("model")) if images else []
+        prepared = []
+        if images is not None:
+            # Decoding and resizing photos takes tens of ms each: keep the loop free.
+            prepared = await asyncio.to_thread(
+                prepare_images, images, model=self._settings.get("model")
+            )
         await self._ensure_started()
         assert self._turn_lock is not None and self._worker is not None
         async with self._turn_lock:
@@ -306,9 +347,13 @@ class Session:
                 ],
             )
             recorder = TurnRecorder(
-                turn, base_url=self._base_url, settings_reader=lambda: current_settings(self._llm._settings)
+                turn,
+                base_url=self._base_url,
+                settings_reader=lambda: current_settings(self._llm._settings),
+                emit=lambda kind, **payload: self._emit(kind, turn, **payload),
             )
             self._recorder = recorder
+            self._emit("turn_started", turn)
             self._observer.recorder = recorder
             self._llm._mnb_hooks = recorder  # type: ignore[attr-defined]
             content: Any = text
@@ -330,6 +375,7 @@ class Session:
                 self._llm._mnb_hooks = None  # type: ignore[attr-defined]
                 self._recorder = None
                 self.log.append(turn)
+                self._emit("turn_ended", turn)
             return turn
 
     def ask(self, text: str, images: Iterable[Any] | None = None) -> Turn:
