@@ -19,32 +19,83 @@ STREAM = {**BODY, "stream": True}
 
 
 def post(server: LocalMistral, body: dict = BODY, timeout: float = 10) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/chat/completions", json=body,
-                      headers={"Authorization": "Bearer k"}, timeout=timeout)
+    return httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": "Bearer k"},
+        timeout=timeout,
+    )
 
 
 def content_events(text: str) -> list[dict]:
-    return [json.loads(line[6:]) for line in text.split("\n\n")
-            if line.startswith("data: {") and line.endswith("}")]
+    return [
+        json.loads(line[6:])
+        for line in text.split("\n\n")
+        if line.startswith("data: {") and line.endswith("}")
+    ]
 
 
 # -- status ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("code", "body"),
     [
-        (400, {"object": "error", "message": "Bad request", "type": "invalid_request_error",
-               "param": None, "code": None}),
+        (
+            400,
+            {
+                "object": "error",
+                "message": "Bad request",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            },
+        ),
         (401, {"detail": "Unauthorized"}),
         (404, {"message": "no Route matched with those values", "request_id": ""}),
-        (422, {"detail": [{"type": "value_error", "loc": ["body"],
-                           "msg": "Value error, injected by LocalMistral", "input": None}]}),
-        (429, {"object": "error", "message": "Rate limit exceeded", "type": "rate_limited",
-               "param": None, "code": "1300"}),
-        (500, {"object": "error", "message": "Internal server error", "type": "server_error",
-               "param": None, "code": None}),
-        (503, {"object": "error", "message": "Service unavailable", "type": "server_error",
-               "param": None, "code": None}),
+        (
+            422,
+            {
+                "detail": [
+                    {
+                        "type": "value_error",
+                        "loc": ["body"],
+                        "msg": "Value error, injected by LocalMistral",
+                        "input": None,
+                    }
+                ]
+            },
+        ),
+        (
+            429,
+            {
+                "object": "error",
+                "message": "Rate limit exceeded",
+                "type": "rate_limited",
+                "param": None,
+                "code": "1300",
+            },
+        ),
+        (
+            500,
+            {
+                "object": "error",
+                "message": "Internal server error",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+        ),
+        (
+            503,
+            {
+                "object": "error",
+                "message": "Service unavailable",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+        ),
     ],
 )
 def test_status_faults_send_mistral_bodies(code, body):
@@ -74,8 +125,10 @@ def test_429_carries_retry_after_and_rate_limit_headers():
 
 
 def test_custom_status_message_body_and_headers():
-    faults = [Fault.status(500, message="GPU on fire", on=1),
-              Fault.status(502, body="upstream gone", headers={"x-test": "1"}, on=2)]
+    faults = [
+        Fault.status(500, message="GPU on fire", on=1),
+        Fault.status(502, body="upstream gone", headers={"x-test": "1"}, on=2),
+    ]
     with LocalMistral(faults=faults) as server:
         first, second = post(server), post(server)
     assert first.json()["message"] == "GPU on fire"
@@ -91,8 +144,7 @@ def test_on_number_predicate_and_times():
     ]
     boom = {**BODY, "messages": [{"role": "user", "content": "boom"}]}
     with LocalMistral(faults=faults) as server:
-        statuses = [post(server, b).status_code
-                    for b in (BODY, BODY, BODY, boom, BODY, BODY)]
+        statuses = [post(server, b).status_code for b in (BODY, BODY, BODY, boom, BODY, BODY)]
         exchanges = server.exchanges
     assert statuses == [200, 429, 200, 500, 503, 200]
     assert [e.number for e in exchanges] == [1, 2, 3, 4, 5, 6]
@@ -100,10 +152,12 @@ def test_on_number_predicate_and_times():
 
 
 def test_openai_client_sees_a_rate_limit_error():
-    with LocalMistral(faults=[Fault.status(429, on=1)]) as server:
-        with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
-            with pytest.raises(openai.RateLimitError) as caught:
-                client.chat.completions.create(**BODY)
+    with (
+        LocalMistral(faults=[Fault.status(429, on=1)]) as server,
+        openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client,
+        pytest.raises(openai.RateLimitError) as caught,
+    ):
+        client.chat.completions.create(**BODY)
     assert caught.value.status_code == 429
     assert caught.value.body["code"] == "1300"
 
@@ -116,6 +170,7 @@ def test_faults_act_before_auth_and_validation():
 
 
 # -- timing ------------------------------------------------------------------------------
+
 
 def test_delay_before_the_first_byte():
     with LocalMistral(faults=[Fault.delay(0.3, on=1)]) as server:
@@ -139,14 +194,20 @@ def test_slow_tokens():
 
 # -- broken streams ----------------------------------------------------------------------
 
+
 def test_cut_stream_closes_the_connection_mid_stream():
     with LocalMistral(faults=[Fault.cut(after_tokens=5)]) as server:
-        received = []
-        with pytest.raises(httpx.RemoteProtocolError):
-            with httpx.stream("POST", f"{server.base_url}/chat/completions", json=STREAM,
-                              headers={"Authorization": "Bearer k"}) as response:
-                for line in response.iter_lines():
-                    received.append(line)
+        received: list[str] = []
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.stream(
+                "POST",
+                f"{server.base_url}/chat/completions",
+                json=STREAM,
+                headers={"Authorization": "Bearer k"},
+            ) as response,
+        ):
+            received.extend(response.iter_lines())
         assert server.exchanges[0].status == 200
         assert server.exchanges[0].faults == ("cut",)
     events = [json.loads(line[6:]) for line in received if line.startswith("data: ")]
@@ -156,12 +217,14 @@ def test_cut_stream_closes_the_connection_mid_stream():
 
 
 def test_cut_stream_surfaces_in_the_openai_client():
-    with LocalMistral(faults=[Fault.cut(after_tokens=3)]) as server:
-        with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
-            seen = []
-            with pytest.raises(openai.APIError):
-                for chunk in client.chat.completions.create(**STREAM):
-                    seen.append(chunk.choices[0].delta.content)
+    seen = []
+    with (
+        LocalMistral(faults=[Fault.cut(after_tokens=3)]) as server,
+        openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client,
+        pytest.raises(openai.APIError),
+    ):
+        for chunk in client.chat.completions.create(**STREAM):
+            seen.append(chunk.choices[0].delta.content)
     assert seen == ["", "You", " said", ":"]
 
 
@@ -175,9 +238,11 @@ def test_cut_without_streaming_sends_nothing():
 def test_malformed_sse_line():
     with LocalMistral(faults=[Fault.malformed(after_tokens=2)]) as server:
         text = post(server, STREAM).text
-        with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
-            with pytest.raises(json.JSONDecodeError):
-                list(client.chat.completions.create(**STREAM))
+        with (
+            openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client,
+            pytest.raises(json.JSONDecodeError),
+        ):
+            list(client.chat.completions.create(**STREAM))
     lines = text.split("\n\n")
     assert lines[3].endswith('"delta":{"content":"brok')
     assert lines[-2] == "data: [DONE]"
@@ -201,7 +266,7 @@ def test_error_finish_reason():
     assert events[-1]["choices"][0]["finish_reason"] == "error"
     assert events[-1]["usage"]["completion_tokens"] == 4
     assert plain["choices"][0]["finish_reason"] == "error"
-    assert plain["choices"][0]["message"]["content"] == "You said: \""
+    assert plain["choices"][0]["message"]["content"] == 'You said: "'
 
 
 def test_stream_faults_only_fire_on_valid_requests():
@@ -213,6 +278,7 @@ def test_stream_faults_only_fire_on_valid_requests():
 
 
 # -- hangs -------------------------------------------------------------------------------
+
 
 def test_hang_until_the_client_gives_up():
     with LocalMistral(faults=[Fault.hang(on=1)]) as server:
@@ -244,6 +310,7 @@ def test_stop_does_not_wait_for_a_hanging_request():
 
 
 # -- the API -----------------------------------------------------------------------------
+
 
 def test_inject_adds_faults_at_run_time():
     with LocalMistral() as server:

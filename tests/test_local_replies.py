@@ -22,8 +22,10 @@ def function(name: str, properties: dict, required: list[str] | None = None) -> 
     parameters = {"type": "object", "properties": properties}
     if required is not None:
         parameters["required"] = required
-    return {"type": "function",
-            "function": {"name": name, "description": name, "parameters": parameters}}
+    return {
+        "type": "function",
+        "function": {"name": name, "description": name, "parameters": parameters},
+    }
 
 
 WEATHER = function(
@@ -51,8 +53,12 @@ def server():
 
 
 def post(server: LocalMistral, body: dict) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/chat/completions", json=body,
-                      headers={"Authorization": "Bearer k"}, timeout=10)
+    return httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": "Bearer k"},
+        timeout=10,
+    )
 
 
 def ask(server, text: str, tools=None, **extra) -> dict:
@@ -66,11 +72,14 @@ def ask(server, text: str, tools=None, **extra) -> dict:
 
 def calls_of(reply: dict) -> list[tuple[str, dict]]:
     message = reply["choices"][0]["message"]
-    return [(c["function"]["name"], json.loads(c["function"]["arguments"]))
-            for c in message["tool_calls"] or ()]
+    return [
+        (c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for c in message["tool_calls"] or ()
+    ]
 
 
 # -- tool calls ------------------------------------------------------------------------
+
 
 def test_named_tool_is_called_with_the_obvious_argument(server):
     reply = ask(server, "What does get_weather say in Paris?", [WEATHER, TIME])
@@ -104,11 +113,16 @@ def test_arguments_fall_back_to_schema_placeholders(server):
 
 
 def test_parallel_calls_arrive_in_one_delta(server):
-    body = {"model": MODEL, "stream": True, "tools": [WEATHER, TIME],
-            "messages": [{"role": "user", "content": "get_time and get_weather in Oslo"}]}
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "tools": [WEATHER, TIME],
+        "messages": [{"role": "user", "content": "get_time and get_weather in Oslo"}],
+    }
     response = post(server, body)
-    data = [json.loads(line[6:]) for line in response.text.split("\n\n")
-            if line.startswith("data: {")]
+    data = [
+        json.loads(line[6:]) for line in response.text.split("\n\n") if line.startswith("data: {")
+    ]
     with_calls = [c for c in data if c["choices"][0]["delta"].get("tool_calls")]
     assert len(with_calls) == 1 and with_calls[0] is data[-1]
     calls = with_calls[0]["choices"][0]["delta"]["tool_calls"]
@@ -124,8 +138,11 @@ def test_parallel_calls_arrive_in_one_delta(server):
 def test_openai_client_assembles_parallel_calls(server):
     with openai.OpenAI(base_url=server.base_url, api_key="k") as client:
         stream = client.chat.completions.create(
-            model=MODEL, stream=True, tools=[WEATHER, TIME],
-            messages=[{"role": "user", "content": "get_weather in Rome, then get_time"}])
+            model=MODEL,
+            stream=True,
+            tools=[WEATHER, TIME],
+            messages=[{"role": "user", "content": "get_weather in Rome, then get_time"}],
+        )
         deltas = [c.choices[0].delta.tool_calls for c in stream if c.choices[0].delta.tool_calls]
     assert len(deltas) == 1
     assert [(c.index, c.function.name) for c in deltas[0]] == [(0, "get_weather"), (1, "get_time")]
@@ -141,8 +158,12 @@ def test_tool_choice(server):
     assert calls_of(ask(server, "hello", [WEATHER, TIME], tool_choice="required"))
     none = ask(server, "get_weather in Paris", [WEATHER], tool_choice="none")
     assert none["choices"][0]["message"]["tool_calls"] is None
-    named = ask(server, "hello", [WEATHER, TIME],
-                tool_choice={"type": "function", "function": {"name": "get_time"}})
+    named = ask(
+        server,
+        "hello",
+        [WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
     assert calls_of(named) == [("get_time", {"timezone": "UTC"})]
     plain = ask(server, "hello", [WEATHER, TIME])
     assert plain["choices"][0]["finish_reason"] == "stop"
@@ -160,20 +181,31 @@ def test_answer_quotes_the_tool_results(server):
     message = reply["choices"][0]["message"]
     results = [
         {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "12:00"},
-        {"role": "tool", "tool_call_id": message["tool_calls"][1]["id"],
-         "content": '{"temperature": 21}'},
+        {
+            "role": "tool",
+            "tool_call_id": message["tool_calls"][1]["id"],
+            "content": '{"temperature": 21}',
+        },
     ]
-    body = {"model": MODEL, "tools": [WEATHER, TIME],
-            "messages": [{"role": "user", "content": "get_time and get_weather in Oslo"},
-                         message, *results]}
+    body = {
+        "model": MODEL,
+        "tools": [WEATHER, TIME],
+        "messages": [
+            {"role": "user", "content": "get_time and get_weather in Oslo"},
+            message,
+            *results,
+        ],
+    }
     answer = post(server, body).json()["choices"][0]
     assert answer["finish_reason"] == "stop"
     assert answer["message"]["content"] == (
         'Based on 2 tool results: get_time returned "12:00"; '
-        'get_weather returned "{"temperature": 21}".')
+        'get_weather returned "{"temperature": 21}".'
+    )
 
 
 # -- images ----------------------------------------------------------------------------
+
 
 def data_url(fmt: str, size: tuple[int, int], mode: str = "RGB") -> str:
     buffer = io.BytesIO()
@@ -182,8 +214,10 @@ def data_url(fmt: str, size: tuple[int, int], mode: str = "RGB") -> str:
 
 
 def test_image_is_described(server):
-    content = [{"type": "text", "text": "What is in this picture?"},
-               {"type": "image_url", "image_url": {"url": data_url("JPEG", (640, 480))}}]
+    content = [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": data_url("JPEG", (640, 480))}},
+    ]
     reply = post(server, {"model": MODEL, "messages": [{"role": "user", "content": content}]})
     text = reply.json()["choices"][0]["message"]["content"]
     assert text.startswith("I see 1 image: 640x480 RGB JPEG.")
@@ -191,12 +225,15 @@ def test_image_is_described(server):
 
 
 def test_several_images_and_remote_urls(server):
-    content = [{"type": "image_url", "image_url": data_url("PNG", (32, 16), "RGBA")},
-               {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+    content = [
+        {"type": "image_url", "image_url": data_url("PNG", (32, 16), "RGBA")},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    ]
     reply = post(server, {"model": MODEL, "messages": [{"role": "user", "content": content}]})
     text = reply.json()["choices"][0]["message"]["content"]
     assert text.startswith(
-        "I see 2 images: 32x16 RGBA PNG; an image at https://example.com/cat.png (not downloaded")
+        "I see 2 images: 32x16 RGBA PNG; an image at https://example.com/cat.png (not downloaded"
+    )
 
 
 def test_image_tokens_follow_the_tokenizer_patch_grid(server):
@@ -212,21 +249,31 @@ def test_image_tokens_follow_the_tokenizer_patch_grid(server):
 
 # -- JSON replies ----------------------------------------------------------------------
 
+
 def test_json_object_reply(server):
     reply = ask(server, "hi", response_format={"type": "json_object"})
     assert json.loads(reply["choices"][0]["message"]["content"])["reply"].startswith("You said")
 
 
 def test_json_schema_reply(server):
-    schema = {"type": "object", "properties": {"name": {"type": "string"},
-                                               "age": {"type": "integer", "minimum": 18}},
-              "required": ["name", "age"]}
-    reply = ask(server, "name=Ada", response_format={
-        "type": "json_schema", "json_schema": {"name": "person", "schema": schema}})
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 18}},
+        "required": ["name", "age"],
+    }
+    reply = ask(
+        server,
+        "name=Ada",
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema},
+        },
+    )
     assert json.loads(reply["choices"][0]["message"]["content"]) == {"name": "Ada", "age": 18}
 
 
 # -- scripts ---------------------------------------------------------------------------
+
 
 def test_script_is_consumed_in_order_then_deterministic():
     script = [
@@ -241,8 +288,12 @@ def test_script_is_consumed_in_order_then_deterministic():
         assert server.pending_replies == 0
     assert replies[0]["choices"][0]["message"]["content"] == "First scripted answer."
     assert replies[1]["choices"][0]["message"]["tool_calls"] == [
-        {"id": "abcDEF123", "type": "function",
-         "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+        {
+            "id": "abcDEF123",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
     assert calls_of(replies[2]) == [("a", {"x": 1}), ("b", {})]
     assert replies[2]["choices"][0]["finish_reason"] == "tool_calls"
     assert replies[3]["choices"][0]["message"]["content"] == "You sent 1 message(s)."
@@ -265,11 +316,18 @@ def test_push_adds_replies_later(server):
 
 def test_scripted_text_streams_in_token_pieces_and_obeys_max_tokens(server):
     server.push("Scripted answer with several tokens in it.")
-    body = {"model": MODEL, "stream": True, "max_tokens": 3,
-            "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "max_tokens": 3,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     text = post(server, body).text
-    pieces = [json.loads(line[6:])["choices"][0]["delta"]["content"]
-              for line in text.split("\n\n")[1:] if line.startswith("data: {")]
+    pieces = [
+        json.loads(line[6:])["choices"][0]["delta"]["content"]
+        for line in text.split("\n\n")[1:]
+        if line.startswith("data: {")
+    ]
     assert "".join(pieces) == "Scripted answer"
     assert len(pieces) == 3
 

@@ -16,8 +16,7 @@ import httpx
 import openai
 import pytest
 
-import mistral_nb.local as local
-from mistral_nb import LocalMistralError
+from mistral_nb import LocalMistralError, local
 from mistral_nb.local import LocalMistral
 
 MODEL = "mistral-small-latest"
@@ -25,8 +24,11 @@ BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
 
 REPO = Path(local.__file__).parents[2]
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore",
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+ENV = {
+    **os.environ,
+    "PYTHONWARNINGS": "ignore",
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+}
 
 
 def server_threads() -> list[threading.Thread]:
@@ -43,6 +45,7 @@ def port_is_free(port: int) -> bool:
 
 
 # -- lifecycle ---------------------------------------------------------------------------
+
 
 def test_start_and_stop_leave_no_thread_or_socket():
     before = set(threading.enumerate())
@@ -66,30 +69,41 @@ def test_restart_after_stop():
     with server:
         pass
     with server:
-        assert httpx.post(f"{server.base_url}/chat/completions", json=BODY,
-                          headers={"Authorization": "Bearer k"}).status_code == 200
+        assert (
+            httpx.post(
+                f"{server.base_url}/chat/completions",
+                json=BODY,
+                headers={"Authorization": "Bearer k"},
+            ).status_code
+            == 200
+        )
     assert not server_threads()
 
 
 def test_misuse_before_start_raises_a_clear_error():
     server = LocalMistral()
     with pytest.raises(LocalMistralError, match="not running.*call start"):
-        server.base_url
+        _ = server.base_url
     assert not server.running
 
 
 def test_a_taken_port_is_reported():
     with LocalMistral() as first:
-        with pytest.raises(LocalMistralError, match=f"could not listen on 127.0.0.1:{first.port}"):
+        taken = f"could not listen on 127.0.0.1:{first.port}"
+        with pytest.raises(LocalMistralError, match=taken):
             LocalMistral(port=first.port).start()
     assert not server_threads()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"api_key": ""}, "api_key"), ({"reply_tokens": -1}, "reply_tokens"),
-     ({"token_delay": -1}, "must not be negative"), ({"port": 70000}, "port"),
-     ({"models": [{"id": "x", "context": 3}]}, "Unknown model card field")],
+    [
+        ({"api_key": ""}, "api_key"),
+        ({"reply_tokens": -1}, "reply_tokens"),
+        ({"token_delay": -1}, "must not be negative"),
+        ({"port": 70000}, "port"),
+        ({"models": [{"id": "x", "context": 3}]}, "Unknown model card field"),
+    ],
 )
 def test_bad_arguments_fail_at_once(kwargs, match):
     with pytest.raises(LocalMistralError, match=match):
@@ -104,7 +118,8 @@ async def test_async_context_manager_serves_while_the_loop_is_blocked():
         assert reply.choices[0].message.content.startswith("You said")
         async with openai.AsyncOpenAI(base_url=server.base_url, api_key="k") as client:
             replies = await asyncio.gather(
-                *(client.chat.completions.create(**BODY, max_tokens=2) for _ in range(5)))
+                *(client.chat.completions.create(**BODY, max_tokens=2) for _ in range(5))
+            )
         assert len(replies) == 5
     assert not server_threads()
 
@@ -114,6 +129,7 @@ def test_nested_run_until_complete_on_a_busy_loop():
     loop = asyncio.new_event_loop()
     try:
         with LocalMistral() as server:
+
             async def ask() -> str:
                 async with openai.AsyncOpenAI(base_url=server.base_url, api_key="k") as client:
                     reply = await client.chat.completions.create(**BODY)
@@ -136,6 +152,7 @@ def test_repr_shows_url_and_state_but_not_the_key():
 
 # -- auth --------------------------------------------------------------------------------
 
+
 def test_any_non_empty_bearer_token_is_accepted_by_default():
     with LocalMistral() as server:
         url = f"{server.base_url}/chat/completions"
@@ -155,9 +172,11 @@ def test_a_configured_key_is_required_exactly():
         models = httpx.get(f"{server.base_url}/models")
         assert server.api_key == "secret-123"
         assert (wrong.status_code, right.status_code, models.status_code) == (401, 200, 401)
-        with openai.OpenAI(base_url=server.base_url, api_key="nope", max_retries=0) as client:
-            with pytest.raises(openai.AuthenticationError):
-                client.chat.completions.create(**BODY)
+        with (
+            openai.OpenAI(base_url=server.base_url, api_key="nope", max_retries=0) as client,
+            pytest.raises(openai.AuthenticationError),
+        ):
+            client.chat.completions.create(**BODY)
         # Rejected requests are recorded too; the key never is.
         assert len(server.requests) == 3
         for exchange in server.exchanges:
@@ -166,6 +185,7 @@ def test_a_configured_key_is_required_exactly():
 
 
 # -- /v1/models --------------------------------------------------------------------------
+
 
 def test_models_list_follows_the_snapshot():
     with LocalMistral() as server:
@@ -176,9 +196,21 @@ def test_models_list_follows_the_snapshot():
     cards = {card["id"]: card for card in body["data"]}
     assert set(ids) == set(cards)
     medium = cards["mistral-medium-2508"]
-    assert list(medium) == ["id", "object", "created", "owned_by", "capabilities", "name",
-                            "description", "max_context_length", "aliases", "deprecation",
-                            "deprecation_replacement_model", "default_model_temperature", "type"]
+    assert list(medium) == [
+        "id",
+        "object",
+        "created",
+        "owned_by",
+        "capabilities",
+        "name",
+        "description",
+        "max_context_length",
+        "aliases",
+        "deprecation",
+        "deprecation_replacement_model",
+        "default_model_temperature",
+        "type",
+    ]
     assert medium["aliases"] == ["mistral-medium-latest", "mistral-medium"]
     assert cards["mistral-medium"]["aliases"] == ["mistral-medium-2508", "mistral-medium-latest"]
     assert medium["capabilities"]["vision"] and medium["capabilities"]["function_calling"]
@@ -202,13 +234,19 @@ def test_single_model_card_and_unknown_model():
 
 
 def test_models_can_be_added_and_overridden():
-    extra = [{"id": "my-finetune", "max_context_length": 4096},
-             {"id": "mistral-small-latest", "capabilities": {"vision": False}}, "bare-model"]
+    extra = [
+        {"id": "my-finetune", "max_context_length": 4096},
+        {"id": "mistral-small-latest", "capabilities": {"vision": False}},
+        "bare-model",
+    ]
     with LocalMistral(models=extra) as server:
         headers = {"Authorization": "Bearer k"}
         body = httpx.get(f"{server.base_url}/models", headers=headers).json()
-        reply = httpx.post(f"{server.base_url}/chat/completions", headers=headers,
-                           json={**BODY, "model": "my-finetune"})
+        reply = httpx.post(
+            f"{server.base_url}/chat/completions",
+            headers=headers,
+            json={**BODY, "model": "my-finetune"},
+        )
     cards = {card["id"]: card for card in body["data"]}
     assert cards["my-finetune"]["max_context_length"] == 4096
     assert cards["mistral-small-latest"]["capabilities"]["vision"] is False
@@ -226,6 +264,7 @@ def test_unknown_routes_get_the_gateway_404():
 
 
 # -- history -----------------------------------------------------------------------------
+
 
 def test_requests_and_exchanges_record_what_went_over_the_wire():
     with LocalMistral() as server:
@@ -250,10 +289,14 @@ def test_requests_and_exchanges_record_what_went_over_the_wire():
 
 def test_requests_are_thread_safe_under_concurrency():
     with LocalMistral() as server:
+
         def worker(n: int) -> None:
             body = {**BODY, "messages": [{"role": "user", "content": f"n={n}"}], "max_tokens": 1}
-            httpx.post(f"{server.base_url}/chat/completions", json=body,
-                       headers={"Authorization": "Bearer k"})
+            httpx.post(
+                f"{server.base_url}/chat/completions",
+                json=body,
+                headers={"Authorization": "Bearer k"},
+            )
 
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
         for thread in threads:
@@ -268,6 +311,7 @@ def test_requests_are_thread_safe_under_concurrency():
 
 # -- the public surface ------------------------------------------------------------------
 
+
 def test_public_names():
     assert local.__all__ == sorted(local.__all__)
     assert set(local.__all__) == {"Exchange", "Fault", "LocalMistral", "ToolCall", "serve"}
@@ -279,7 +323,9 @@ def test_public_names():
 def test_engine_sources_never_import_widgets():
     for path in sorted(Path(local.__file__).parent.glob("*.py")):
         source = path.read_text()
-        assert not re.search(r"^\s*(from|import)\s+(ipywidgets|IPython)\b", source, re.M), path
+        assert not re.search(r"^\s*(from|import)\s+(ipywidgets|IPython)\b", source, re.MULTILINE), (
+            path
+        )
 
 
 def test_serve_prints_the_url_and_stops_on_ctrl_c():
@@ -290,15 +336,24 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c():
         "flush=True); "
         "m.serve(port=0, api_key='k-123')"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env=ENV)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=ENV,
+    )
     try:
         assert process.stdout.readline().strip() == "[]"  # the engine never imports widgets
         line = process.stdout.readline()
         match = re.search(r"LocalMistral serving at (http://127\.0\.0\.1:\d+/v1)", line)
         assert match, line
-        reply = httpx.post(f"{match.group(1)}/chat/completions", json=BODY,
-                           headers={"Authorization": "Bearer k-123"}, timeout=10)
+        reply = httpx.post(
+            f"{match.group(1)}/chat/completions",
+            json=BODY,
+            headers={"Authorization": "Bearer k-123"},
+            timeout=10,
+        )
         assert reply.status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0

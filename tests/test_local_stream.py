@@ -177,19 +177,24 @@ def test_max_tokens_truncates_with_finish_reason_length(server, tokenizer):
     raw = tokenizer.instruct_tokenizer.tokenizer
     full_ids = raw.encode(full["choices"][0]["message"]["content"], bos=False, eos=False)
     assert cut["choices"][0]["message"]["content"] == raw.decode(full_ids[:7])
-    parsed = chunks(post(server, {"model": MODEL, "messages": HELLO, "max_tokens": 7,
-                                  "stream": True}))
+    parsed = chunks(
+        post(server, {"model": MODEL, "messages": HELLO, "max_tokens": 7, "stream": True})
+    )
     assert len(parsed) == 1 + 7
     assert parsed[-1]["choices"][0]["finish_reason"] == "length"
     assert parsed[-1]["usage"]["completion_tokens"] == 7
 
 
 def test_max_tokens_zero_sends_an_empty_final_chunk(server):
-    parsed = chunks(post(server, {"model": MODEL, "messages": HELLO, "max_tokens": 0,
-                                  "stream": True}))
+    parsed = chunks(
+        post(server, {"model": MODEL, "messages": HELLO, "max_tokens": 0, "stream": True})
+    )
     assert len(parsed) == 2
-    assert parsed[-1]["choices"][0] == {"index": 0, "delta": {"content": ""},
-                                        "finish_reason": "length"}
+    assert parsed[-1]["choices"][0] == {
+        "index": 0,
+        "delta": {"content": ""},
+        "finish_reason": "length",
+    }
     assert parsed[-1]["usage"]["completion_tokens"] == 0
 
 
@@ -252,8 +257,9 @@ def test_delays_are_applied(server):
 
     with LocalMistral(token_delay=0.01, first_token_delay=0.2) as slow:
         started = time.monotonic()
-        parsed = chunks(post(slow, {"model": MODEL, "messages": HELLO, "max_tokens": 10,
-                                    "stream": True}))
+        parsed = chunks(
+            post(slow, {"model": MODEL, "messages": HELLO, "max_tokens": 10, "stream": True})
+        )
         elapsed = time.monotonic() - started
     assert len(parsed) == 11
     assert 0.2 + 9 * 0.01 <= elapsed < 3

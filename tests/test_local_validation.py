@@ -34,8 +34,11 @@ TOOLS = [
 
 
 def call(ident: str = "abcDEF123", name: str = "get_weather") -> dict:
-    return {"id": ident, "type": "function",
-            "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+    return {
+        "id": ident,
+        "type": "function",
+        "function": {"name": name, "arguments": '{"city": "Paris"}'},
+    }
 
 
 def assistant_calls(*calls: dict) -> dict:
@@ -54,8 +57,12 @@ def server():
 
 def post(server: LocalMistral, body, *, raw: bytes | None = None) -> httpx.Response:
     kwargs = {"content": raw} if raw is not None else {"json": body}
-    return httpx.post(f"{server.base_url}/chat/completions",
-                      headers={"Authorization": "Bearer k"}, timeout=10, **kwargs)
+    return httpx.post(
+        f"{server.base_url}/chat/completions",
+        headers={"Authorization": "Bearer k"},
+        timeout=10,
+        **kwargs,
+    )
 
 
 def rejected(server, body, status=400) -> dict:
@@ -80,15 +87,16 @@ _FIXTURE_REQUESTS = {
     "random_seed -1": {"model": "m", "messages": [USER], "random_seed": -1},
     "missing messages": {"model": "m"},
     "developer role": {"model": "m", "messages": [{"role": "developer", "content": "x"}]},
-    "user with name": {"model": "m", "messages": [{"role": "user", "content": "x",
-                                                   "name": "bob"}]},
+    "user with name": {"model": "m", "messages": [{"role": "user", "content": "x", "name": "bob"}]},
     "tool_choice bad": {"model": "m", "messages": [USER], "tool_choice": "whatever"},
     "tool_call extra name": {
         "model": "m",
         "messages": [USER, {"role": "assistant", "tool_calls": [{**call(), "name": "f"}]}],
     },
-    "bad chunk type": {"model": "m", "messages": [
-        {"role": "user", "content": [{"type": "input_text", "text": "x"}]}]},
+    "bad chunk type": {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "input_text", "text": "x"}]}],
+    },
     "presence 3": {"model": "m", "messages": [USER], "presence_penalty": 3},
 }
 
@@ -114,10 +122,18 @@ def test_schema_errors_match_the_recorded_422s(server, case):
         ("temperature", -0.1, "greater_than_equal", "Input should be greater than or equal to 0"),
         ("top_p", 1.1, "less_than_equal", "Input should be less than or equal to 1"),
         ("max_tokens", -1, "greater_than_equal", "Input should be greater than or equal to 0"),
-        ("frequency_penalty", -2.5, "greater_than_equal",
-         "Input should be greater than or equal to -2"),
-        ("stream", "yes please", "bool_parsing", "Input should be a valid boolean, unable to "
-         "interpret input"),
+        (
+            "frequency_penalty",
+            -2.5,
+            "greater_than_equal",
+            "Input should be greater than or equal to -2",
+        ),
+        (
+            "stream",
+            "yes please",
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input",
+        ),
         ("service_tier", "flex", "literal_error", "Input should be 'auto' or 'standard_only'"),
     ],
 )
@@ -131,18 +147,31 @@ def test_schema_ranges(server, field, value, error_type, message):
 def test_malformed_json_is_json_invalid(server):
     response = post(server, None, raw=b'{"model": "x", ')
     assert response.status_code == 422
-    assert response.json() == {"detail": [{"type": "json_invalid", "loc": ["body", 15],
-                                           "msg": "JSON decode error", "input": {},
-                                           "ctx": {"error": "Expecting property name enclosed "
-                                                            "in double quotes"}}]}
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "json_invalid",
+                "loc": ["body", 15],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": "Expecting property name enclosed in double quotes"},
+            }
+        ]
+    }
     assert server.requests == ['{"model": "x", ']
 
 
 def test_stream_options_include_usage_is_rejected_where_mistral_rejects_it(server):
     body = {"model": MODEL, "messages": [USER], "stream_options": {"include_usage": True}}
     detail = rejected(server, body, 422)["detail"]
-    assert detail == [{"type": "extra_forbidden", "loc": ["body", "stream_options", "include_usage"],
-                       "msg": "Extra inputs are not permitted", "input": True}]
+    assert detail == [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", "stream_options", "include_usage"],
+            "msg": "Extra inputs are not permitted",
+            "input": True,
+        }
+    ]
 
 
 def test_missing_message_content_is_field_required(server):
@@ -153,8 +182,10 @@ def test_missing_message_content_is_field_required(server):
 
 
 def test_extra_key_on_assistant_message(server):
-    body = {"model": MODEL, "messages": [USER, {"role": "assistant", "content": "x",
-                                                 "reasoning_content": "hmm"}, USER]}
+    body = {
+        "model": MODEL,
+        "messages": [USER, {"role": "assistant", "content": "x", "reasoning_content": "hmm"}, USER],
+    }
     detail = rejected(server, body, 422)["detail"]
     assert detail[0]["loc"] == ["body", "messages", 1, "assistant", "reasoning_content"]
 
@@ -163,8 +194,12 @@ def test_sdk_shaped_tool_round_trip_is_accepted(server):
     """The mistralai SDK sends `index` in tool calls and `prefix: false` on assistants."""
     messages = [
         USER,
-        {"role": "assistant", "content": "", "prefix": False,
-         "tool_calls": [{**call(), "index": 0}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "prefix": False,
+            "tool_calls": [{**call(), "index": 0}],
+        },
         tool(),
     ]
     response = post(server, {"model": MODEL, "messages": messages, "tools": TOOLS})
@@ -172,8 +207,12 @@ def test_sdk_shaped_tool_round_trip_is_accepted(server):
 
 
 def test_pipecat_prefix_after_tool_result_is_accepted(server):
-    messages = [USER, assistant_calls(call()), tool(),
-                {"role": "assistant", "content": " ", "prefix": True}]
+    messages = [
+        USER,
+        assistant_calls(call()),
+        tool(),
+        {"role": "assistant", "content": " ", "prefix": True},
+    ]
     response = post(server, {"model": MODEL, "messages": messages, "tools": TOOLS})
     assert response.status_code == 200, response.text
     assert "sunny" in response.json()["choices"][0]["message"]["content"]
@@ -188,51 +227,82 @@ GENERIC = ("invalid_request_error", None)
 _RULES = {
     "user after tool": (
         [USER, assistant_calls(call()), tool(), USER],
-        "Unexpected role 'user' after role 'tool'", ORDER),
+        "Unexpected role 'user' after role 'tool'",
+        ORDER,
+    ),
     "system after assistant": (
         [USER, {"role": "assistant", "content": "a"}, {"role": "system", "content": "s"}, USER],
-        "Unexpected role 'system' after role 'assistant'", ORDER),
-    "tool after user": (
-        [USER, tool()], "Unexpected role 'tool' after role 'user'", ORDER),
+        "Unexpected role 'system' after role 'assistant'",
+        ORDER,
+    ),
+    "tool after user": ([USER, tool()], "Unexpected role 'tool' after role 'user'", ORDER),
     "last role assistant": (
         [USER, {"role": "assistant", "content": "a"}],
-        "Expected last role User or Tool (or Assistant with prefix True) for serving but got "
-        "assistant", ORDER),
+        (
+            "Expected last role User or Tool (or Assistant with prefix True) for serving but got "
+            "assistant"
+        ),
+        ORDER,
+    ),
     "empty conversation": ([], "Conversation must have at least one message", ORDER),
     "lone assistant": (
         [{"role": "assistant", "content": "a", "prefix": True}],
-        "Conversation must start with a user message or system message", ORDER),
+        "Conversation must start with a user message or system message",
+        ORDER,
+    ),
     "prefix not last": (
         [USER, {"role": "assistant", "content": "a", "prefix": True}, USER],
-        "Assistant message with prefix True must be last message", GENERIC),
+        "Assistant message with prefix True must be last message",
+        GENERIC,
+    ),
     "missing tool result": (
         [USER, assistant_calls(call(), call("xyzXYZ789")), tool()],
-        "Not the same number of function calls and responses", ORDER),
+        "Not the same number of function calls and responses",
+        ORDER,
+    ),
     "unexpected tool result id": (
         [USER, assistant_calls(call()), tool("zzzZZZ999")],
-        "Unexpected tool call id zzzZZZ999 in tool results", ORDER),
+        "Unexpected tool call id zzzZZZ999 in tool results",
+        ORDER,
+    ),
     "duplicate tool result": (
         [USER, assistant_calls(call(), call("xyzXYZ789")), tool(), tool()],
-        "Duplicate tool call id abcDEF123 in tool results", ORDER),
+        "Duplicate tool call id abcDEF123 in tool results",
+        ORDER,
+    ),
     "duplicate call id": (
         [USER, assistant_calls(call(), call()), tool(), tool()],
-        "Duplicate tool call id abcDEF123 in assistant message", ORDER),
+        "Duplicate tool call id abcDEF123 in assistant message",
+        ORDER,
+    ),
     "tool result id format": (
         [USER, assistant_calls(call("turn1_0")), tool("turn1_0")],
-        "Tool call id was turn1_0 but must be a-z, A-Z, 0-9, with a length of 9.", FUNCTION),
+        "Tool call id was turn1_0 but must be a-z, A-Z, 0-9, with a length of 9.",
+        FUNCTION,
+    ),
     "tool result without id": (
         [USER, assistant_calls(call()), {"role": "tool", "content": "x"}],
-        "Tool call id has to be defined.", GENERIC),
+        "Tool call id has to be defined.",
+        GENERIC,
+    ),
     "call id null": (
         [USER, assistant_calls(call("null")), tool("null")],
-        "Tool call id has to be defined in serving mode.", FUNCTION),
+        "Tool call id has to be defined in serving mode.",
+        FUNCTION,
+    ),
     "function name in call": (
         [USER, assistant_calls(call(name="get weather")), tool()],
-        "Function name was get weather but must be a-z, A-Z, 0-9, or contain underscores and "
-        "dashes, with a maximum length of 64.", FUNCTION),
+        (
+            "Function name was get weather but must be a-z, A-Z, 0-9, or contain underscores and "
+            "dashes, with a maximum length of 64."
+        ),
+        FUNCTION,
+    ),
     "assistant without content or calls": (
         [USER, {"role": "assistant", "content": ""}, USER],
-        "Assistant message must have either content or tool_calls, but not none.", GENERIC),
+        "Assistant message must have either content or tool_calls, but not none.",
+        GENERIC,
+    ),
 }
 
 
@@ -259,8 +329,11 @@ def test_user_after_tool_can_be_allowed():
 def test_invalid_function_name_in_tools(server):
     tools = [{"type": "function", "function": {**TOOLS[0]["function"], "name": "get.weather"}}]
     body = rejected(server, {"model": MODEL, "messages": [USER], "tools": tools})
-    assert body == envelope("Function name was get.weather but must be a-z, A-Z, 0-9, or contain "
-                            "underscores and dashes, with a maximum length of 64.", *FUNCTION)
+    assert body == envelope(
+        "Function name was get.weather but must be a-z, A-Z, 0-9, or contain "
+        "underscores and dashes, with a maximum length of 64.",
+        *FUNCTION,
+    )
 
 
 def test_invalid_tool_schema(server):
@@ -288,10 +361,12 @@ def test_reasoning_effort_is_not_supported(server):
 
 # -- 400: context window ---------------------------------------------------------------
 
+
 def test_prompt_over_the_context_window():
     with LocalMistral(models=[{"id": "tiny", "max_context_length": 20}]) as tiny:
-        body = rejected(tiny, {"model": "tiny", "messages": [
-            {"role": "user", "content": "word " * 40}]})
+        body = rejected(
+            tiny, {"model": "tiny", "messages": [{"role": "user", "content": "word " * 40}]}
+        )
     match = re.fullmatch(
         r"Prompt contains (\d+) tokens, too large for model with 20 maximum context length",
         body["message"],
@@ -304,12 +379,14 @@ def test_prompt_plus_max_tokens_over_the_context_window(server):
     body = rejected(server, {"model": MODEL, "messages": [USER], "max_tokens": 131072})
     assert body["message"] == (
         "Prompt contains 4 tokens and max_tokens is 131072 (131076 in total), too large for "
-        "model with 131072 maximum context length")
+        "model with 131072 maximum context length"
+    )
     ok = post(server, {"model": MODEL, "messages": [USER], "max_tokens": 131068})
     assert ok.status_code == 200
 
 
 # -- 400: images -------------------------------------------------------------------------
+
 
 def data_url(fmt: str = "PNG", size=(8, 8), mode="RGB", **save) -> str:
     buffer = io.BytesIO()
@@ -332,8 +409,10 @@ def test_image_to_a_model_without_vision(server):
     ("url", "start"),
     [
         ("data:image/png;base64,@@@notbase64", "Image at messages[0].content[1] is neither"),
-        ("data:image/png;base64," + base64.b64encode(b"plain text").decode(),
-         "Image at messages[0].content[1] could not be decoded"),
+        (
+            "data:image/png;base64," + base64.b64encode(b"plain text").decode(),
+            "Image at messages[0].content[1] could not be decoded",
+        ),
         (data_url("BMP"), "Image at messages[0].content[1] is BMP; send PNG, JPEG, WEBP"),
     ],
 )
@@ -357,8 +436,9 @@ def test_too_many_images(server):
 
 
 def test_oversized_image(server):
-    body = rejected(server, {"model": MODEL,
-                             "messages": [image_message(data_url("PNG", (10001, 1), "1"))]})
+    body = rejected(
+        server, {"model": MODEL, "messages": [image_message(data_url("PNG", (10001, 1), "1"))]}
+    )
     assert "above the 10000x10000 maximum resolution" in body["message"]
 
 

@@ -187,7 +187,9 @@ def arguments_from_text(
         if value:
             found[free_text[0]] = value
     arguments: dict[str, Any] = {}
-    wanted = list(properties) if fill_all else [n for n in properties if n in required or n in found]
+    wanted = (
+        list(properties) if fill_all else [n for n in properties if n in required or n in found]
+    )
     for name in [*wanted, *[n for n in required if n not in properties]]:
         prop = properties.get(name, {})
         arguments[name] = _coerce(found[name], prop) if name in found else placeholder(prop)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -103,7 +103,7 @@ class LocalMistral:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> LocalMistral:
+    def start(self) -> Self:
         """Start serving (idempotent); returns self once the port is open."""
         with self._lifecycle:
             if self._thread is not None:
@@ -202,7 +202,7 @@ class LocalMistral:
         finally:
             loop.close()
 
-    def __enter__(self) -> LocalMistral:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -213,7 +213,7 @@ class LocalMistral:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> LocalMistral:
+    async def __aenter__(self) -> Self:
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
@@ -331,8 +331,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
     server = LocalMistral(host=host, port=port, **kwargs).start()
     key = kwargs.get("api_key")
     note = "the key you configured" if key else "any non-empty key"
-    print(f"LocalMistral serving at {server.base_url} (api key: {note}); Ctrl-C to stop",
-          flush=True)
+    print(
+        f"LocalMistral serving at {server.base_url} (api key: {note}); Ctrl-C to stop", flush=True
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -112,7 +112,9 @@ class Fault:
                 f"predicate on the request body, or None; got {on!r}"
             )
         if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
-            raise LocalMistralError(f"Fault times= must be a positive int or None, got {self.times!r}")
+            raise LocalMistralError(
+                f"Fault times= must be a positive int or None, got {self.times!r}"
+            )
         if self.seconds < 0 or self.after_tokens < 0:
             raise LocalMistralError("Fault delays and token counts must not be negative")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .._errors import LocalMistralError
 from . import _schema as s
@@ -85,7 +85,7 @@ class ToolCall:
         return json.dumps(dict(self.arguments), ensure_ascii=False)
 
 
-ScriptItem = Union[str, ToolCall, list[ToolCall], Callable[[dict[str, Any]], Any]]
+ScriptItem = str | ToolCall | list[ToolCall] | Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,9 @@ def _trailing_tool_results(request: s.ChatRequest) -> list[s.ToolMessage]:
     if messages and isinstance(messages[-1], s.AssistantMessage) and messages[-1].prefix:
         messages.pop()
     results: list[s.ToolMessage] = []
-    while messages and isinstance(messages[-1], s.ToolMessage):
-        results.insert(0, messages.pop())
+    while messages and isinstance(last := messages[-1], s.ToolMessage):
+        results.insert(0, last)
+        messages.pop()
     return results
 
 
@@ -194,9 +195,7 @@ def _tool_calls(checked: Checked, text: str) -> list[tuple[str, dict[str, Any]]]
     if isinstance(request.tool_choice, s.ToolChoice):
         chosen = [request.tool_choice.function.name]
     else:
-        named = sorted(
-            (pos, name) for name in tools if (pos := _mentions(text, name)) >= 0
-        )
+        named = sorted((pos, name) for name in tools if (pos := _mentions(text, name)) >= 0)
         chosen = [name for _, name in named]
         if not chosen and request.tool_choice in ("any", "required"):
             chosen = [next(iter(tools))]
@@ -340,8 +339,9 @@ def render(reply: Reply, request: s.ChatRequest, reply_tokens: int | None) -> Re
         ]
         emitted = [{"name": name, "arguments": args} for _, name, args in reply.tool_calls]
         tokens = 1 + count_text(json.dumps(emitted, ensure_ascii=False))  # [TOOL_CALLS] + JSON
-        return Rendered(pieces=[], completion_tokens=tokens, finish_reason="tool_calls",
-                        tool_calls=calls)
+        return Rendered(
+            pieces=[], completion_tokens=tokens, finish_reason="tool_calls", tool_calls=calls
+        )
     text = reply.text
     if reply.sized and reply_tokens is not None:
         ids = encode_text(text + _filler(reply_tokens))[:reply_tokens]
@@ -357,5 +357,6 @@ def render(reply: Reply, request: s.ChatRequest, reply_tokens: int | None) -> Re
     if request.max_tokens is not None and len(ids) > request.max_tokens:
         ids = ids[: request.max_tokens]
         finish = "length"
-    return Rendered(pieces=stream_pieces(ids), completion_tokens=len(ids), finish_reason=finish,
-                    tool_calls=[])
+    return Rendered(
+        pieces=stream_pieces(ids), completion_tokens=len(ids), finish_reason=finish, tool_calls=[]
+    )

@@ -17,6 +17,7 @@ Errors come back as HTTP 400 in Mistral's envelope, typed as the server types th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,10 @@ def _text_chunks(content: str | Sequence[s.TextChunk] | None) -> str | list[Any]
     return [mc_chunk.TextChunk(text=part.text) for part in content]
 
 
+def _arguments(arguments: dict[str, Any] | str) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 def _image_url(part: s.ImageURLChunk) -> str:
     return part.image_url if isinstance(part.image_url, str) else part.image_url.url
 
@@ -161,7 +166,7 @@ def _to_mistral(
                     mc_tools.ToolCall(
                         id=call.id,
                         function=mc_tools.FunctionCall(
-                            name=call.function.name, arguments=call.function.arguments
+                            name=call.function.name, arguments=_arguments(call.function.arguments)
                         ),
                     )
                     for call in message.tool_calls
@@ -284,4 +289,6 @@ def check_request(
                 f"{limit} maximum context length"
             )
         raise Rejection.mistral(400, message, *GENERIC)
-    return Checked(body=body, request=request, card=card, prompt_tokens=prompt_tokens, images=images)
+    return Checked(
+        body=body, request=request, card=card, prompt_tokens=prompt_tokens, images=images
+    )

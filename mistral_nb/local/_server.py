@@ -114,8 +114,9 @@ class _Handlers:
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        exchange = self.state.record(request.method, request.path, request.headers,
-                                     _decode(raw), False)
+        exchange = self.state.record(
+            request.method, request.path, request.headers, _decode(raw), False
+        )
         body = {"message": "no Route matched with those values", "request_id": correlation_id()}
         return self.answer(exchange, _json(404, body))
 
@@ -147,7 +148,9 @@ class _Handlers:
             await asyncio.get_running_loop().run_in_executor(None, load_tokenizer)
         try:
             checked = check_request(
-                payload, parsed, self.state.catalogue,
+                payload,
+                parsed,
+                self.state.catalogue,
                 allow_user_after_tool=self.state.allow_user_after_tool,
             )
             rendered = self.reply(checked)
@@ -200,8 +203,11 @@ class _Handlers:
         if fault is not None and fault.kind == "cut":
             raise _Abort
         n = checked.request.n or 1
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces),
-                                   "tool_calls": None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(pieces),
+            "tool_calls": None,
+        }
         if finish == "tool_calls":
             message = {"role": "assistant", "content": "", "tool_calls": rendered.tool_calls}
         body = {
@@ -338,8 +344,11 @@ class _SSEWriter:
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "total_tokens": prompt + completion,
-            "completion_tokens": completion}
+    return {
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens": completion,
+    }
 
 
 @web.middleware

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .._errors import LocalMistralError
 from ._catalogue import Catalogue
 from ._faults import Fault, FaultPlan
 from ._replies import check_script_item
@@ -76,8 +77,6 @@ class State:
         new = list(faults)
         for fault in new:
             if not isinstance(fault, Fault):
-                from .._errors import LocalMistralError
-
                 raise LocalMistralError(f"inject() takes Fault objects, got {fault!r}")
         with self.lock:
             self.faults.extend(new)
@@ -98,8 +97,10 @@ class State:
 
     def snapshot_exchanges(self) -> list[Exchange]:
         with self.lock:
-            return [replace(e, headers=dict(e.headers), body=copy.deepcopy(e.body))
-                    for e in self.exchanges]
+            return [
+                replace(e, headers=dict(e.headers), body=copy.deepcopy(e.body))
+                for e in self.exchanges
+            ]
 
     # -- server side ----------------------------------------------------------------
 
@@ -120,14 +121,14 @@ class State:
         """Fire the faults of ``kinds`` that select this request, respecting ``times``."""
         with self.lock:
             candidates = [
-                (i, fault) for i, fault in enumerate(self.faults)
-                if fault.kind in kinds
-                and (fault.times is None or self.fired[i] < fault.times)
+                (i, fault)
+                for i, fault in enumerate(self.faults)
+                if fault.kind in kinds and (fault.times is None or self.fired[i] < fault.times)
             ]
         for i, fault in candidates:
             try:
                 selected = fault.matches(number, body)
-            except Exception as exc:  # a user's predicate: report, do not crash the server
+            except Exception as exc:  # noqa: BLE001 - a user's predicate: report it, carry on
                 self.note_error(f"Fault predicate {fault.on!r} raised {exc!r}")
                 continue
             if not selected:

@@ -12,6 +12,8 @@ import codecs
 import threading
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
+
 import numpy as np
 from mistral_common.exceptions import MistralCommonException
 from mistral_common.protocol.instruct.chunk import ImageChunk, ImageURLChunk
@@ -105,7 +107,7 @@ def stream_pieces(ids: Sequence[int]) -> list[str]:
     incomplete at the end (a reply cut by max_tokens) are dropped rather than shown as
     U+FFFD.
     """
-    raw = load_tokenizer().instruct_tokenizer.tokenizer
+    raw: Any = load_tokenizer().instruct_tokenizer.tokenizer  # a Tekkenizer: has byte pieces
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     pieces: list[str] = []
     for token in ids:

@@ -48,9 +48,7 @@ class Rejection(Exception):
         self.headers = dict(headers or {})
 
     @classmethod
-    def mistral(
-        cls, status: int, message: str, type_: str, code: str | None = None
-    ) -> Rejection:
+    def mistral(cls, status: int, message: str, type_: str, code: str | None = None) -> Rejection:
         return cls(status, error_body(message, type_, code))
 
 
