@@ -17,8 +17,9 @@ The deterministic rules, in order (the same request always gets the same reply):
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,14 +307,19 @@ def deterministic_reply(checked: Checked) -> Reply:
     return Reply(text=_as_json(request, text, user_text), sized=as_text)
 
 
-def _filler(n_tokens: int) -> str:
-    sentences = []
-    for number in range(1, n_tokens // 12 + 3):
-        sentences.append(
-            f" Sentence {number}: LocalMistral keeps this reply going so that a stream of "
-            "the requested length can be measured."
-        )
-    return "".join(sentences)
+@functools.lru_cache(maxsize=8)
+def _filler(n_tokens: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """``n_tokens`` tokens of ASCII filler text and their pieces (one per token), cached so a
+    long benchmark reply starts streaming at once."""
+    sentences = [
+        f" Sentence {number}: LocalMistral keeps this reply going so that a stream of "
+        "the requested length can be measured."
+        for number in range(1, n_tokens // 12 + 3)
+    ]
+    ids = encode_text("".join(sentences))[:n_tokens]
+    pieces = stream_pieces(ids)
+    assert len(pieces) == len(ids), "the filler must be one piece per token"
+    return tuple(ids), tuple(pieces)
 
 
 @dataclass(frozen=True)
@@ -342,21 +348,34 @@ def render(reply: Reply, request: s.ChatRequest, reply_tokens: int | None) -> Re
         return Rendered(
             pieces=[], completion_tokens=tokens, finish_reason="tool_calls", tool_calls=calls
         )
-    text = reply.text
+    ids = encode_text(reply.text)
+    filler_ids: Sequence[int] = ()
+    filler_pieces: Sequence[str] = ()
     if reply.sized and reply_tokens is not None:
-        ids = encode_text(text + _filler(reply_tokens))[:reply_tokens]
-        text = decode(ids)
-    else:
-        ids = encode_text(text)
+        if len(ids) >= reply_tokens:
+            ids = ids[:reply_tokens]
+        else:
+            need = reply_tokens - len(ids)
+            all_ids, all_pieces = _filler(reply_tokens)
+            filler_ids, filler_pieces = all_ids[:need], all_pieces[:need]
     finish = "stop"
     stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or ())
-    cuts = [text.find(stop) for stop in stops if stop and stop in text]
-    if cuts:
-        text = text[: min(cuts)]
-        ids = encode_text(text)
-    if request.max_tokens is not None and len(ids) > request.max_tokens:
-        ids = ids[: request.max_tokens]
+    if any(stops):
+        text = decode(ids) + "".join(filler_pieces)
+        cuts = [text.find(stop) for stop in stops if stop and stop in text]
+        if cuts:
+            ids, filler_ids, filler_pieces = encode_text(text[: min(cuts)]), (), ()
+    if request.max_tokens is not None and len(ids) + len(filler_ids) > request.max_tokens:
+        keep = max(request.max_tokens - len(ids), 0)
+        ids, filler_ids, filler_pieces = (
+            ids[: request.max_tokens],
+            filler_ids[:keep],
+            filler_pieces[:keep],
+        )
         finish = "length"
     return Rendered(
-        pieces=stream_pieces(ids), completion_tokens=len(ids), finish_reason=finish, tool_calls=[]
+        pieces=stream_pieces(ids) + list(filler_pieces),
+        completion_tokens=len(ids) + len(filler_ids),
+        finish_reason=finish,
+        tool_calls=[],
     )
