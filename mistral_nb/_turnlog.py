@@ -23,6 +23,7 @@ from ._turn import CALL_COLUMNS, TOKEN_COLUMNS, Turn
 __all__ = ["TurnLog"]
 
 JOURNAL_VERSION = 1
+_INTEGER_COLUMNS = ("max_tokens", "random_seed", "prompt_tokens", "completion_tokens")
 
 
 class TurnLog:
@@ -75,6 +76,10 @@ class TurnLog:
         if frame.empty:
             return pd.DataFrame(columns=list(_empty_summary_columns()))
         frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+        # Nullable integers: a turn without a token limit is <NA>, not a float NaN.
+        for column in _INTEGER_COLUMNS:
+            if column in frame:
+                frame[column] = frame[column].astype("Int64")
         return frame
 
     def tokens(self) -> pd.DataFrame:

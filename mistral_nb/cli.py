@@ -71,13 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", default=None, help="require this bearer token (default: any)")
     serve.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    serve.add_argument(
+        "--reply-tokens", type=int, default=None, help="make every text reply this many tokens"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
         return asyncio.run(_demo(offline=not args.online))
     from .local import serve as serve_forever
 
-    serve_forever(host=args.host, port=args.port, api_key=args.api_key, token_delay=args.token_delay)
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        token_delay=args.token_delay,
+        reply_tokens=args.reply_tokens,
+    )
     return 0
 
 

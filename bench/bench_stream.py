@@ -1,0 +1,168 @@
+"""Streaming speed: a 2,000-token reply from LocalMistral, three ways, in one run.
+
+    python bench/bench_stream.py [--turns 10] [--reply-tokens 2000]
+
+LocalMistral runs in its own process (``mistral-nb serve``) with no token delay, so
+what is measured is the client side. Baselines, measured in the same run:
+  raw      openai.AsyncOpenAI streaming the reply (what pipecat's client does underneath)
+  pipecat  a bare pipecat 1.14 pipeline: aggregators + MistralLLMService + an observer
+  session  mistral_nb.Session.send (the pipeline above plus the turn log)
+It prints turns/s and tokens/s for each and the ratios session/raw and session/pipecat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(reply_tokens: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mistral_nb.cli", "serve", "--port", str(port),
+         "--api-key", KEY, "--reply-tokens", str(reply_tokens)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/models", headers={"Authorization": f"Bearer {KEY}"}).is_success:
+                return process, base_url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("LocalMistral did not start within 30 s")
+
+
+async def raw_openai(base_url: str, turns: int) -> list[tuple[float, int]]:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key=KEY, base_url=base_url)
+    runs = []
+    for n in range(turns):
+        start = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model="mistral-small-latest",
+            messages=[{"role": "user", "content": f"Tell me a long story, part {n}."}],
+            stream=True,
+        )
+        chunks = 0
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                chunks += 1
+        runs.append((time.perf_counter() - start, chunks))
+    await client.close()
+    return runs
+
+
+async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
+    from pipecat.frames.frames import LLMFullResponseEndFrame, LLMMessagesAppendFrame, LLMTextFrame
+    from pipecat.observers.base_observer import BaseObserver
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+    from pipecat.services.mistral.llm import MistralLLMService
+    from pipecat.workers.runner import WorkerRunner
+
+    llm = MistralLLMService(api_key=KEY, base_url=base_url)
+
+    class Tap(BaseObserver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.chunks = 0
+            self.done = asyncio.Event()
+
+        async def on_push_frame(self, data) -> None:
+            if data.source is llm and isinstance(data.frame, LLMTextFrame):
+                self.chunks += 1
+            elif data.source is llm and isinstance(data.frame, LLMFullResponseEndFrame):
+                self.done.set()
+
+    tap = Tap()
+    context = LLMContext()
+    pair = LLMContextAggregatorPair(context)
+    worker = PipelineWorker(
+        Pipeline([pair.user(), llm, pair.assistant()]),
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
+        observers=[tap], idle_timeout_secs=None, enable_rtvi=False,
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    runs = []
+    for n in range(turns):
+        tap.chunks, start = 0, time.perf_counter()
+        tap.done.clear()
+        await worker.queue_frame(LLMMessagesAppendFrame(
+            messages=[{"role": "user", "content": f"Tell me a long story, part {n}."}], run_llm=True))
+        await tap.done.wait()
+        runs.append((time.perf_counter() - start, tap.chunks))
+        await worker.flush_pipeline()
+        # Keep the context at one exchange, like the other two ways.
+        context.set_messages([])
+    await worker.stop_when_done()
+    await task
+    return runs
+
+
+async def session(base_url: str, turns: int) -> list[tuple[float, int]]:
+    import mistral_nb as mnb
+
+    runs = []
+    async with mnb.Session(api_key=KEY, base_url=base_url) as s:
+        for n in range(turns):
+            start = time.perf_counter()
+            turn = await s.send(f"Tell me a long story, part {n}.")
+            runs.append((time.perf_counter() - start, len(turn.token_text)))
+            s._context.set_messages([])  # one exchange per request, like the baselines
+    return runs
+
+
+def report(name: str, runs: list[tuple[float, int]]) -> tuple[float, float]:
+    seconds = statistics.median(r[0] for r in runs)
+    tokens = statistics.median(r[1] for r in runs)
+    print(f"{name:8s} {1 / seconds:7.2f} turns/s  {tokens / seconds:9.0f} tokens/s  "
+          f"({tokens:.0f} chunks, median of {len(runs)})")
+    return 1 / seconds, tokens / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--reply-tokens", type=int, default=2000)
+    args = parser.parse_args()
+    process, base_url = start_server(args.reply_tokens)
+    try:
+        asyncio.run(raw_openai(base_url, 2))  # warm the server's tokenizer
+        results = {}
+        for name, way in (("raw", raw_openai), ("pipecat", bare_pipecat), ("session", session)):
+            results[name] = report(name, asyncio.run(way(base_url, args.turns)))
+        turns_s, tokens_s = results["session"]
+        for base in ("raw", "pipecat"):
+            print(f"session/{base}: {turns_s / results[base][0]:.2f}x turns/s, "
+                  f"{tokens_s / results[base][1]:.2f}x tokens/s")
+    finally:
+        process.terminate()
+        process.wait()
+
+
+if __name__ == "__main__":
+    main()
