@@ -336,6 +336,16 @@ def test_invalid_function_name_in_tools(server):
     )
 
 
+def test_invalid_function_name_in_a_tool_message(server):
+    messages = [USER, assistant_calls(call()), {**tool(), "name": "get weather"}]
+    body = rejected(server, {"model": MODEL, "messages": messages, "tools": TOOLS})
+    assert body == envelope(
+        "Function name was get weather but must be a-z, A-Z, 0-9, or contain underscores and "
+        "dashes, with a maximum length of 64.",
+        *FUNCTION,
+    )
+
+
 def test_invalid_tool_schema(server):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}]
     body = rejected(server, {"model": MODEL, "messages": [USER], "tools": tools})
@@ -440,6 +450,14 @@ def test_oversized_image(server):
         server, {"model": MODEL, "messages": [image_message(data_url("PNG", (10001, 1), "1"))]}
     )
     assert "above the 10000x10000 maximum resolution" in body["message"]
+
+
+def test_image_over_10_mb(server):
+    url = "data:image/png;base64," + base64.b64encode(b"\0" * (10 * 1024 * 1024 + 1)).decode()
+    body = rejected(server, {"model": MODEL, "messages": [image_message(url)]})
+    assert body["message"] == (
+        "Image at messages[0].content[1] is 10485761 bytes, over the 10 MB limit per image"
+    )
 
 
 def test_rejected_requests_are_recorded(server):

@@ -144,6 +144,11 @@ class LocalMistral:
             future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
             try:
                 future.result(timeout=_STOP_TIMEOUT)
+            except TimeoutError as exc:
+                raise LocalMistralError(
+                    f"LocalMistral did not close its connections within {_STOP_TIMEOUT} s; "
+                    "its thread was stopped anyway"
+                ) from exc
             finally:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout=_STOP_TIMEOUT)

@@ -75,9 +75,25 @@ def default_error(code: int, message: str | None) -> Any:
 class Fault:
     """One injected misbehaviour; build it with the class methods, not directly.
 
+    ==========================================  ==============================================
+    ``Fault.status(429, on=2)``                 answer with an error status and Mistral's body
+    ``Fault.delay(2.0)``                        wait before the first byte
+    ``Fault.slow(0.05)``                        wait between streamed tokens
+    ``Fault.cut(after_tokens=5)``               drop the connection mid-stream
+    ``Fault.malformed(after_tokens=2)``         send a broken SSE event, then carry on
+    ``Fault.error_finish(after_tokens=3)``      end with ``finish_reason: "error"``
+    ``Fault.hang()``                            never answer
+    ==========================================  ==============================================
+
+    Every constructor takes ``on=`` (a 1-based completion request number, a collection of
+    them, a predicate on the JSON body, or None for all) and ``times=`` (how many requests
+    it may affect; None for no limit). Status, delay and hang act before auth and validation;
+    the others only on requests that pass validation. Faults apply to
+    ``POST /v1/chat/completions`` only. ``LocalMistral.exchanges[i].faults`` shows what fired.
+
     Attributes:
         kind: ``status``, ``hang``, ``delay``, ``slow``, ``cut``, ``malformed`` or ``error_finish``.
-        on: Which requests (see the module docs).
+        on: Which requests.
         times: At most this many requests are affected (None: no limit).
     """
 
