@@ -1,0 +1,51 @@
+"""The package's public surface and its packaging files stay in step."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import mistral_nb as mnb
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = [p for p in (ROOT / "mistral_nb").rglob("*.py") if "ui" not in p.relative_to(ROOT).parts[1:2]]
+
+
+def test_all_is_sorted_and_matches_the_namespace():
+    assert mnb.__all__ == sorted(mnb.__all__)
+    for name in mnb.__all__:
+        assert hasattr(mnb, name), name
+
+
+def test_public_classes_show_the_public_path():
+    for name in ("Session", "TurnLog", "ToolRegistry", "LocalMistral", "SettingsError"):
+        assert getattr(mnb, name).__module__ == "mistral_nb"
+
+
+def test_environment_yml_lists_every_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    environment = (ROOT / "environment.yml").read_text()
+    wanted = project["dependencies"] + project["optional-dependencies"]["lab"]
+    missing = [dep for dep in wanted if f"- {dep}\n" not in environment]
+    assert not missing, f"environment.yml lacks {missing}"
+
+
+def test_the_engine_never_imports_widgets():
+    for path in ENGINE:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("ipywidgets", "IPython")), f"{path} imports {name}"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    command = 'pip install -e ".[test]" && python -m pytest'
+    assert command in readme
+    assert command in (ROOT / ".ci" / "run").read_text()
