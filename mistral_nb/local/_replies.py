@@ -139,7 +139,7 @@ def _text_of(content: Any) -> str:
     return "\n".join(part.text for part in content if isinstance(part, s.TextChunk))
 
 
-def _last_user(request: s.ChatRequest) -> tuple[int, s.UserMessage | None]:
+def _last_user(request: s.ChatCompletionRequest) -> tuple[int, s.UserMessage | None]:
     for index in range(len(request.messages) - 1, -1, -1):
         message = request.messages[index]
         if isinstance(message, s.UserMessage):
@@ -152,7 +152,7 @@ def _quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _trailing_tool_results(request: s.ChatRequest) -> list[s.ToolMessage]:
+def _trailing_tool_results(request: s.ChatCompletionRequest) -> list[s.ToolMessage]:
     messages = list(request.messages)
     if messages and isinstance(messages[-1], s.AssistantMessage) and messages[-1].prefix:
         messages.pop()
@@ -163,7 +163,7 @@ def _trailing_tool_results(request: s.ChatRequest) -> list[s.ToolMessage]:
     return results
 
 
-def _answer_tool_results(request: s.ChatRequest, results: list[s.ToolMessage]) -> str:
+def _answer_tool_results(request: s.ChatCompletionRequest, results: list[s.ToolMessage]) -> str:
     names: dict[str, str] = {}
     for message in request.messages:
         if isinstance(message, s.AssistantMessage):
@@ -217,7 +217,7 @@ def _describe_images(checked: Checked, index: int) -> str:
     return f"I see {len(infos)} {noun}: {described}."
 
 
-def _settings(request: s.ChatRequest, checked: Checked) -> str:
+def _settings(request: s.ChatCompletionRequest, checked: Checked) -> str:
     card = checked.card
     if request.temperature is None:
         temperature = f"{card.default_model_temperature} (the model's default)"
@@ -265,7 +265,7 @@ def _echo(checked: Checked, index: int, user: s.UserMessage | None) -> str:
     return " ".join(sentences)
 
 
-def _as_json(request: s.ChatRequest, text: str, user_text: str) -> str:
+def _as_json(request: s.ChatCompletionRequest, text: str, user_text: str) -> str:
     fmt = request.response_format
     if fmt is None or fmt.type == "text":
         return text
@@ -336,7 +336,7 @@ class Rendered:
         return "".join(self.pieces)
 
 
-def render(reply: Reply, request: s.ChatRequest, reply_tokens: int | None) -> Rendered:
+def render(reply: Reply, request: s.ChatCompletionRequest, reply_tokens: int | None) -> Rendered:
     """Tokenize a reply: stretch to ``reply_tokens``, cut at ``stop``, cap at ``max_tokens``."""
     if reply.tool_calls:
         calls = [

@@ -110,7 +110,7 @@ class Checked:
     """A request that passed every rule, with what the reply needs to know."""
 
     body: dict[str, Any]
-    request: s.ChatRequest
+    request: s.ChatCompletionRequest
     card: ModelCard
     prompt_tokens: int
     images: dict[int, list[ImageInfo]] = field(default_factory=dict)  # by message index
@@ -133,7 +133,7 @@ def _image_url(part: s.ImageURLChunk) -> str:
 
 
 def _to_mistral(
-    request: s.ChatRequest, images: dict[int, list[ImageInfo]] | None
+    request: s.ChatCompletionRequest, images: dict[int, list[ImageInfo]] | None
 ) -> tuple[ChatCompletionRequest, list[str]]:
     """mistral-common's request; with ``images``, images become countable chunks."""
     messages: list[Any] = []
@@ -214,7 +214,7 @@ def _reject(exc: Exception) -> Rejection:
     return Rejection.mistral(400, message, *GENERIC)
 
 
-def _check_images(request: s.ChatRequest, card: ModelCard) -> dict[int, list[ImageInfo]]:
+def _check_images(request: s.ChatCompletionRequest, card: ModelCard) -> dict[int, list[ImageInfo]]:
     found: dict[int, list[ImageInfo]] = {}
     total = 0
     for index, message in enumerate(request.messages):
@@ -247,7 +247,7 @@ def _check_images(request: s.ChatRequest, card: ModelCard) -> dict[int, list[Ima
 
 def check_request(
     body: dict[str, Any],
-    request: s.ChatRequest,
+    request: s.ChatCompletionRequest,
     catalogue: Catalogue,
     *,
     allow_user_after_tool: bool = False,

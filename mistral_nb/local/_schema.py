@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["ChatRequest", "SchemaError", "parse_request"]
+__all__ = ["ChatCompletionRequest", "SchemaError", "parse_request"]
 
 
 class _Strict(BaseModel):
@@ -124,7 +124,7 @@ class StreamOptions(_Strict):
     """Mistral rejects ``include_usage`` (usage always rides on the last chunk)."""
 
 
-class ChatRequest(_Strict):
+class ChatCompletionRequest(_Strict):
     """A chat completion request, as Mistral's OpenAPI spec describes it."""
 
     model: str
@@ -186,7 +186,7 @@ def _detail(exc: ValidationError) -> list[dict[str, Any]]:
     return items
 
 
-def parse_request(raw: bytes) -> tuple[Any, ChatRequest]:
+def parse_request(raw: bytes) -> tuple[Any, ChatCompletionRequest]:
     """Decode and validate a request body.
 
     Returns:
@@ -212,6 +212,6 @@ def parse_request(raw: bytes) -> tuple[Any, ChatRequest]:
             ]
         ) from exc
     try:
-        return body, ChatRequest.model_validate(body)
+        return body, ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
         raise SchemaError(_detail(exc)) from exc
