@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from importlib import resources
 
 import httpx
@@ -253,8 +255,6 @@ def test_mistralai_sdk_complete_and_stream(server):
 
 
 def test_delays_are_applied(server):
-    import time
-
     with LocalMistral(token_delay=0.01, first_token_delay=0.2) as slow:
         started = time.monotonic()
         parsed = chunks(
@@ -263,3 +263,22 @@ def test_delays_are_applied(server):
         elapsed = time.monotonic() - started
     assert len(parsed) == 11
     assert 0.2 + 9 * 0.01 <= elapsed < 3
+
+
+def test_a_client_leaving_mid_stream_is_not_an_error(caplog):
+    with LocalMistral(token_delay=0.005, reply_tokens=300) as server:
+        with (
+            caplog.at_level(logging.ERROR),
+            httpx.stream(
+                "POST",
+                f"{server.base_url}/chat/completions",
+                json={"model": MODEL, "messages": HELLO, "stream": True},
+                headers={"Authorization": "Bearer k"},
+            ) as response,
+        ):
+            for number, _ in enumerate(response.iter_lines()):
+                if number == 5:
+                    break
+        time.sleep(0.1)  # let the server notice
+        assert post(server, {"model": MODEL, "messages": HELLO}).status_code == 200
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")]

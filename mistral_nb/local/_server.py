@@ -21,7 +21,14 @@ from ._rules import Checked, check_request
 from ._schema import SchemaError, parse_request
 from ._state import Exchange, State
 from ._tokens import load_tokenizer, tokenizer_loaded
-from ._wire import Rejection, completion_id, correlation_id, dumps, rate_limit_headers
+from ._wire import (
+    Rejection,
+    completion_id,
+    correlation_id,
+    dumps,
+    error_body,
+    rate_limit_headers,
+)
 
 __all__ = ["build_app"]
 
@@ -156,6 +163,10 @@ class _Handlers:
             rendered = self.reply(checked)
         except Rejection as exc:
             return self.answer(exchange, _json(exc.status, exc.body, exc.headers))
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: answer like a server, say so
+            message = f"LocalMistral failed on this request: {exc!r}"
+            self.state.note_error(message)
+            return self.answer(exchange, _json(500, error_body(message, "server_error")))
         plan = self.state.plan(number, payload, STREAM_KINDS | {"slow"}, plan)
         exchange.faults = tuple(plan.names)
         token_delay = plan.token_delay if plan.token_delay is not None else self.state.token_delay
@@ -360,6 +371,8 @@ async def _abort_middleware(
     except _Abort:
         if request.transport is not None:
             request.transport.abort()
+        raise asyncio.CancelledError from None
+    except ConnectionResetError:  # the client left mid-answer (an interruption, a timeout)
         raise asyncio.CancelledError from None
 
 
