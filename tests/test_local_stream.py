@@ -11,6 +11,8 @@ from importlib import resources
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mistral_common.protocol.instruct.request import ChatCompletionRequest
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 from mistralai.client import Mistral
@@ -282,3 +284,27 @@ def test_a_client_leaving_mid_stream_is_not_an_error(caplog):
         time.sleep(0.1)  # let the server notice
         assert post(server, {"model": MODEL, "messages": HELLO}).status_code == 200
     assert not [r for r in caplog.records if r.name.startswith("aiohttp")]
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    with LocalMistral() as running:
+        yield running
+
+
+@settings(max_examples=15, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60))
+def test_any_text_streams_as_whole_characters(shared_server, tokenizer, text):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+    plain = post(shared_server, body).json()
+    parsed = chunks(post(shared_server, {**body, "stream": True}))
+    pieces = [c["choices"][0]["delta"]["content"] for c in parsed]
+    content = plain["choices"][0]["message"]["content"]
+    assert "".join(pieces) == content
+    assert all(piece for piece in pieces[1:])
+    if "\ufffd" not in text:
+        assert not any("\ufffd" in piece for piece in pieces)
+    raw = tokenizer.instruct_tokenizer.tokenizer
+    assert plain["usage"]["completion_tokens"] == len(raw.encode(content, bos=False, eos=False))
+    request = ChatCompletionRequest.from_openai(body["messages"])
+    assert plain["usage"]["prompt_tokens"] == len(tokenizer.encode_chat_completion(request).tokens)
