@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from mistral_nb import LocalMistralError
-from mistral_nb.local import Fault, LocalMistral
+from mistral_nb.local import Fault, LocalMistral, ToolCall
 
 MODEL = "mistral-small-latest"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
@@ -344,3 +344,20 @@ def test_bad_faults_fail_at_once(build, match):
 def test_inject_refuses_non_faults():
     with pytest.raises(LocalMistralError, match="takes Fault objects"):
         LocalMistral(faults=["429"])  # type: ignore[list-item]
+
+
+def test_cut_before_a_streamed_tool_call():
+    with LocalMistral(script=[ToolCall("f")], faults=[Fault.cut()]) as server:
+        received: list[str] = []
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.stream(
+                "POST",
+                f"{server.base_url}/chat/completions",
+                json=STREAM,
+                headers={"Authorization": "Bearer k"},
+            ) as response,
+        ):
+            received.extend(response.iter_lines())
+    assert [line for line in received if line] == [received[0]]
+    assert '"role":"assistant"' in received[0]

@@ -276,6 +276,9 @@ class _Handlers:
                 f'{prefix}"delta":{{"role":"assistant","content":""}},"finish_reason":null}}]}}\n\n'
             )
             if finish == "tool_calls":
+                if pending is not None and pending.after_tokens == 0:
+                    await self.stream_fault(writer, pending, prefix)
+                    pending = None
                 calls = [{**call, "index": i} for i, call in enumerate(rendered.tool_calls)]
                 delta = dumps({"content": "", "tool_calls": calls})
                 await self.pause(token_delay)
