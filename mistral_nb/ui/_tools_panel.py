@@ -1,0 +1,198 @@
+"""ToolsPanel: the session's tools with an on/off switch each, and the latest tool calls."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ipywidgets import HTML, Checkbox, HBox, Layout, VBox
+
+from .._session import Session, SessionEvent
+from .._tools import Tool
+from .._turn import CallRecord
+from ._status import StatusLine, close_children, guarded, run_guarded
+
+__all__ = ["ToolsPanel", "duration", "shorten"]
+
+_STATUS_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#b26a00", "rejected": "#757575"}
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``value`` as one line of text (JSON where it can be), cut at ``limit`` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as "12.3 ms" or "1.25 s"."""
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _tool_html(tool: Tool) -> str:
+    summary = tool.description.split("\n", 1)[0]
+    return (
+        f"<code><b>{html.escape(tool.name)}</b>({html.escape(tool.signature)})</code>"
+        f"<span title='{html.escape(tool.description, quote=True)}' "
+        f"style='color:#555'>&nbsp;&nbsp;{html.escape(summary)}</span>"
+    )
+
+
+class ToolsPanel(VBox):
+    """One row per tool of ``session.tools`` (checkbox: offered to the model or not), and
+    the most recent tool calls with their arguments, status, duration and result.
+
+    The rows follow the registry: a tool registered, removed, enabled or disabled anywhere
+    (in a notebook cell too) shows up here.
+
+    Args:
+        session: The :class:`mistral_nb.Session` whose tools to show.
+        max_calls: How many recent calls to list.
+
+    Attributes:
+        checkboxes: ``{tool name: Checkbox}``.
+        rows: ``{tool name: HBox}``: the checkbox, then name, signature and description.
+        tool_list: The ``VBox`` of rows, in registration order.
+        calls: An ``HTML`` table of the recent calls, newest first.
+        status: The status line.
+    """
+
+    def __init__(self, session: Session, *, max_calls: int = 20, **kwargs: Any) -> None:
+        self.session = session
+        self.status = StatusLine()
+        self._syncing = False
+        self.checkboxes: dict[str, Checkbox] = {}
+        self.rows: dict[str, HBox] = {}
+        self._no_tools = HTML("<em>No tools registered: use @session.tool on a function.</em>")
+        self.tool_list = VBox()
+        self._recent: deque[tuple[int | None, CallRecord]] = deque(maxlen=max_calls)
+        for turn in list(session.log)[-max_calls:]:
+            for record in turn.call_records:
+                self._recent.appendleft((turn.turn, record))
+        self.calls = HTML()
+        super().__init__(
+            [
+                HTML(
+                    "<b>Tools</b> <span style='font-size:smaller;color:#666'>(checked: "
+                    "offered to the model from the next request)</span>"
+                ),
+                self.tool_list,
+                HTML("<b>Recent calls</b>"),
+                self.calls,
+                self.status,
+            ],
+            **kwargs,
+        )
+        self._sync_tools()
+        self._render_calls()
+        self._unobserve_tools: Callable[[], None] | None = session.tools.observe(
+            self._on_tools_changed
+        )
+        self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_event)
+
+    # -- the tools ------------------------------------------------------------
+
+    @guarded
+    def _on_tools_changed(self) -> None:
+        self._sync_tools()
+
+    def _sync_tools(self) -> None:
+        tools = list(self.session.tools)
+        names = [tool.name for tool in tools]
+        self._syncing = True
+        try:
+            for name in [n for n in self.checkboxes if n not in names]:
+                row = self.rows.pop(name)
+                close_children(row)
+                row.close()
+                del self.checkboxes[name]
+            for tool in tools:
+                if tool.name not in self.checkboxes:
+                    box = Checkbox(
+                        value=tool.enabled,
+                        indent=False,
+                        tooltip=f"offer {tool.name} to the model",
+                        layout=Layout(width="auto"),
+                    )
+                    box.observe(self._on_change, names="value")
+                    self.checkboxes[tool.name] = box
+                    self.rows[tool.name] = HBox([box, HTML()])
+                self.checkboxes[tool.name].value = tool.enabled
+                self.rows[tool.name].children[1].value = _tool_html(tool)
+        finally:
+            self._syncing = False
+        if names:
+            self.tool_list.children = [self.rows[n] for n in names]
+        else:
+            self.tool_list.children = [self._no_tools]
+
+    @guarded
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        name = next(n for n, box in self.checkboxes.items() if box is change["owner"])
+        if change["new"]:
+            self.session.tools.enable(name)
+        else:
+            self.session.tools.disable(name)
+        self.status.ok(
+            f"{name} {'offered' if change['new'] else 'not offered'} from the next request"
+        )
+
+    # -- the calls ------------------------------------------------------------
+
+    @guarded
+    def _on_event(self, event: SessionEvent) -> None:
+        if event.kind == "call" and event.call is not None:
+            self._recent.appendleft((event.turn.turn if event.turn else None, event.call))
+            self._render_calls()
+
+    def _render_calls(self) -> None:
+        if not self._recent:
+            self.calls.value = "<em style='color:#666'>No calls yet.</em>"
+            return
+        head = "".join(
+            f"<th style='text-align:left'>{h}</th>"
+            for h in ("turn", "tool", "arguments", "status", "duration", "result")
+        )
+        rows = []
+        for turn, call in self._recent:
+            colour = _STATUS_COLOURS.get(call.status, "#c62828")
+            result = call.error if call.status != "ok" and call.error else call.result
+            rows.append(
+                "<tr>"
+                f"<td>{'' if turn is None else turn}</td>"
+                f"<td><code>{html.escape(call.name)}</code></td>"
+                f"<td><code>{html.escape(shorten(call.arguments, 60))}</code></td>"
+                f"<td style='color:{colour}'>{html.escape(call.status)}</td>"
+                f"<td>{duration(call.duration_s)}</td>"
+                f"<td title='{html.escape(shorten(result, 2000), quote=True)}'>"
+                f"{html.escape(shorten(result))}</td>"
+                "</tr>"
+            )
+        self.calls.value = (
+            "<table style='font-size:smaller;border-collapse:collapse'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop following the session and its tools, and close the widgets."""
+        for attribute in ("_unobserve_tools", "_unsubscribe"):
+            stop = getattr(self, attribute, None)
+            if stop is not None:
+                setattr(self, attribute, None)
+                run_guarded(self.status, stop)
+        close_children(self)
+        self._no_tools.close()
+        super().close()
