@@ -13,6 +13,7 @@ from loguru import logger as _logger
 # a notebook lands in the cell's output; quiet it unless the user asks for it.
 _logger.disable("pipecat")
 
+from ._context_window import ContextWindowWarning  # noqa: E402
 from ._errors import (  # noqa: E402
     APIError,
     ImageError,
@@ -44,6 +45,7 @@ def show_pipecat_logs(enabled: bool = True) -> None:
 
 __all__ = [
     "APIError",
+    "ContextWindowWarning",
     "Fault",
     "ImageError",
     "LocalMistral",

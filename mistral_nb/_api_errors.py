@@ -95,6 +95,14 @@ def describe_failure(
             None,
             "CONNECTION",
         )
+    if isinstance(exception, ValueError) and "JSON" in type(exception).__name__:
+        return Failure(
+            "error",
+            f"the reply stream from {base_url} had a malformed event ({exception}); what "
+            "streamed before is kept; send again",
+            None,
+            "STREAM",
+        )
     if exception is not None:
         return Failure("error", f"{type(exception).__name__}: {exception}", None, None)
     return Failure("error", message, None, None)

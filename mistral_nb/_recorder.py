@@ -105,7 +105,9 @@ class TurnRecorder:
     def error(self, message: str, exception: BaseException | None) -> None:
         if self.finished:
             return
-        failure = describe_failure(message, exception, base_url=self._base_url)
+        failure = describe_failure(
+            message, exception, base_url=self._base_url, model=self.turn.settings.get("model")
+        )
         self.finish(
             failure.status,
             failure.message,

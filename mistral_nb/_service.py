@@ -135,11 +135,11 @@ def _make_client(
     self: Any, *, api_key: str, base_url: str, timeout: float | None, max_retries: int
 ) -> AsyncOpenAI:
     async def on_request(request: httpx.Request) -> None:
-        if self._mnb_hooks is not None:
+        if self._mnb_hooks is not None and _is_completion(request):
             self._mnb_hooks.request_sent(request.content)
 
     async def on_response(response: httpx.Response) -> None:
-        if self._mnb_hooks is not None:
+        if self._mnb_hooks is not None and _is_completion(response.request):
             self._mnb_hooks.response_received(response.status_code, response.headers)
 
     return AsyncOpenAI(
@@ -151,6 +151,10 @@ def _make_client(
             event_hooks={"request": [on_request], "response": [on_response]},
         ),
     )
+
+
+def _is_completion(request: httpx.Request) -> bool:
+    return request.url.path.endswith("/chat/completions")
 
 
 def _notebook_class(cls: type[MistralLLMService]) -> type[MistralLLMService]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from pipecat.services.mistral.llm import MistralLLMService
 from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
+from ._context_window import ContextWindowWarning, context_warning, known_context_length
 from ._errors import SessionClosedError, SettingsError
 from ._images import prepare_images
 from ._observer import TurnObserver
@@ -136,6 +138,9 @@ class Session:
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._listeners: list[Callable[[SessionEvent], None]] = []
+        self._calls_in_flight: set[asyncio.Task[Any]] = set()
+        self._conversation_tokens = 0
+        self._context_lengths: dict[str, int | None] = {}
 
     def _build_service(
         self,
@@ -263,6 +268,15 @@ class Session:
         self._context.set_tools(self._tools_schema())
 
     async def _on_function_call(self, params: FunctionCallParams) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls_in_flight.add(task)
+        try:
+            await self._run_tool(params)
+        finally:
+            self._calls_in_flight.discard(task)  # type: ignore[arg-type]
+
+    async def _run_tool(self, params: FunctionCallParams) -> None:
         recorder = self._recorder
         if recorder is not None and recorder.completion_index >= self.max_tool_rounds:
             reason = (
@@ -273,7 +287,13 @@ class Session:
             recorder.stop_after_calls(reason)
             properties = FunctionCallResultProperties(run_llm=False)
         else:
-            outcome = await self.tools.call(params.function_name, params.arguments)
+            started = _utcnow()
+            try:
+                outcome = await self.tools.call(params.function_name, params.arguments)
+            except asyncio.CancelledError:
+                if recorder is not None:
+                    recorder.call_done(_cancelled_call(params, started))
+                raise
             properties = None
         if recorder is not None:
             recorder.call_done(
@@ -332,54 +352,98 @@ class Session:
                 prepare_images, images, model=self._settings.get("model")
             )
         await self._ensure_started()
-        assert self._turn_lock is not None and self._worker is not None
+        assert self._turn_lock is not None
         async with self._turn_lock:
             self._check_open()
             await self._flush_settings()
+            model = str(self._settings.get("model") or "")
             turn = Turn(
                 turn=self.log.next_turn_number(),
                 started_at=_utcnow(),
                 user_text=text,
                 settings=dict(self._settings),
                 images=[
-                    {**image.to_log(), "estimated_tokens": image.estimated_tokens(self._settings.get("model") or "")}
+                    {**image.to_log(), "estimated_tokens": image.estimated_tokens(model)}
                     for image in prepared
                 ],
             )
-            recorder = TurnRecorder(
-                turn,
-                base_url=self._base_url,
-                settings_reader=lambda: current_settings(self._llm._settings),
-                emit=lambda kind, **payload: self._emit(kind, turn, **payload),
-            )
-            self._recorder = recorder
-            self._emit("turn_started", turn)
-            self._observer.recorder = recorder
-            self._llm._mnb_hooks = recorder  # type: ignore[attr-defined]
+            # Before anything is installed: with warnings as errors, this raises cleanly.
+            await self._warn_if_context_is_full(turn)
             content: Any = text
             if prepared:
-                content = [{"type": "text", "text": text}] + [
-                    {"type": "image_url", "image_url": {"url": image.data_url}} for image in prepared
-                ]
-            try:
-                await self._worker.queue_frame(
-                    LLMMessagesAppendFrame(messages=[{"role": "user", "content": content}], run_llm=True)
-                )
-                await asyncio.shield(recorder.done)
-            except asyncio.CancelledError:
-                await self._interrupt(recorder)
-                raise
-            finally:
-                await self._worker.flush_pipeline()
-                self._observer.recorder = None
-                self._llm._mnb_hooks = None  # type: ignore[attr-defined]
-                self._recorder = None
-                self.log.append(turn)
-                self._emit("turn_ended", turn)
+                content = [{"type": "text", "text": text}] + [image.to_chunk() for image in prepared]
+            await self._run_turn(turn, {"role": "user", "content": content})
             return turn
+
+    async def _run_turn(self, turn: Turn, message: dict[str, Any]) -> None:
+        assert self._worker is not None
+        recorder = TurnRecorder(
+            turn,
+            base_url=self._base_url,
+            settings_reader=lambda: current_settings(self._llm._settings),
+            emit=lambda kind, **payload: self._emit(kind, turn, **payload),
+        )
+        self._recorder = recorder
+        self._emit("turn_started", turn)
+        self._observer.recorder = recorder
+        self._llm._mnb_hooks = recorder  # type: ignore[attr-defined]
+        try:
+            await self._worker.queue_frame(LLMMessagesAppendFrame(messages=[message], run_llm=True))
+            await asyncio.shield(recorder.done)
+        except asyncio.CancelledError:
+            await self._interrupt(recorder)
+            raise
+        finally:
+            if not self._closed:
+                # The assistant message must be in the context before the next turn.
+                await self._worker.flush_pipeline()
+            self._observer.recorder = None
+            self._llm._mnb_hooks = None  # type: ignore[attr-defined]
+            self._recorder = None
+            self.log.append(turn)
+            last = turn.completions[-1] if turn.completions else None
+            if last is not None and last.prompt_tokens is not None:
+                self._conversation_tokens = last.prompt_tokens + (last.completion_tokens or 0)
+            self._emit("turn_ended", turn)
+
+    async def _warn_if_context_is_full(self, turn: Turn) -> None:
+        model = str(self._settings.get("model") or "")
+        if model not in self._context_lengths:
+            self._context_lengths[model] = await self._fetch_context_length(model)
+        message = context_warning(
+            model=model,
+            context_length=self._context_lengths[model],
+            conversation_tokens=self._conversation_tokens,
+            new_text=turn.user_text,
+            image_tokens=sum(image.get("estimated_tokens", 0) for image in turn.images),
+            max_tokens=self._settings.get("max_tokens"),
+        )
+        if message is not None:
+            turn.warnings.append(message)
+            warnings.warn(message, ContextWindowWarning, stacklevel=4)
+            self._emit("warning", turn, text=message)
+
+    async def _fetch_context_length(self, model: str) -> int | None:
+        try:
+            card = await self._llm._client.models.retrieve(model, timeout=5)
+            length = getattr(card, "max_context_length", None)
+            if isinstance(length, int) and length > 0:
+                return length
+        except Exception:  # an endpoint without /models: fall back to what we know
+            pass
+        return known_context_length(model)
+
+    def reset(self) -> None:
+        """Forget the conversation (the model starts afresh); the log keeps every turn."""
+        self._check_open()
+        if self.busy:
+            raise RuntimeError("a turn is running; cancel() it or wait before reset()")
+        self._context.set_messages([])
+        self._conversation_tokens = 0
 
     def ask(self, text: str, images: Iterable[Any] | None = None) -> Turn:
         """``send``, blocking: works in a notebook cell and in a plain script."""
+        self._check_open()
         return self._run(self.send(text, images))
 
     def cancel(self) -> bool:
@@ -395,11 +459,22 @@ class Session:
         return True
 
     async def _interrupt(self, recorder: TurnRecorder) -> None:
+        """End the turn now; in-flight tool calls are cancelled and awaited (briefly).
+
+        An async tool gets ``CancelledError``; a sync tool's thread cannot be stopped,
+        so it runs on in the background and its result is dropped.  Either way the call
+        is logged with status "cancelled".
+        """
         if recorder.finished:
             return
         recorder.finish("cancelled", "cancelled by the user")
         if self._worker is not None:
             await self._worker.queue_frame(InterruptionFrame())
+        calls = [task for task in self._calls_in_flight if not task.done()]
+        for task in calls:
+            task.cancel()
+        if calls:
+            await asyncio.wait(calls, timeout=1.0)
 
     # -- the event loop --------------------------------------------------------
 
@@ -479,6 +554,19 @@ def _utcnow() -> Any:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
+
+
+def _cancelled_call(params: FunctionCallParams, started: Any) -> CallRecord:
+    return CallRecord(
+        call_id=params.tool_call_id,
+        name=params.function_name,
+        arguments=dict(params.arguments) if params.arguments else {},
+        result=None,
+        status="cancelled",
+        error="cancelled with its turn",
+        started_at=started,
+        duration_s=(_utcnow() - started).total_seconds(),
+    )
 
 
 def _announce_local(base_url: str) -> None:

@@ -1,0 +1,79 @@
+"""Warn before a conversation outgrows the model's context window.
+
+Mistral answers 400 once the prompt plus ``max_tokens`` exceeds the model's
+context length, and by then the turn is lost.  The session checks before each
+request: the last request's usage (Mistral's own count of the conversation so
+far) plus the new message, counted with mistral-common's tokenizer when the
+estimate comes close.  The context length comes from ``GET /v1/models/{id}``
+(real Mistral and LocalMistral both answer it), else from LocalMistral's
+catalogue of known models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ContextWindowWarning", "WARN_FRACTION", "context_warning", "known_context_length"]
+
+#: Warn once the next request would fill this share of the context window.
+WARN_FRACTION = 0.9
+
+
+class ContextWindowWarning(UserWarning):
+    """The conversation is close to (or past) the model's context length."""
+
+
+def known_context_length(model: str) -> int | None:
+    """The context length LocalMistral's catalogue knows for ``model``, if any."""
+    from .local._catalogue import Catalogue
+
+    card = Catalogue().get(model)
+    return card.max_context_length if card is not None else None
+
+
+def _count_tokens(text: str) -> int:
+    from .local._tokens import count_text
+
+    return count_text(text)
+
+
+def context_warning(
+    *,
+    model: str,
+    context_length: int | None,
+    conversation_tokens: int,
+    new_text: str,
+    image_tokens: int,
+    max_tokens: int | None,
+) -> str | None:
+    """A warning for the user, or None when the next request fits comfortably.
+
+    Args:
+        conversation_tokens: Tokens of the conversation so far (the last request's
+            prompt plus its reply, as Mistral counted them).
+        new_text: The message about to be sent.
+        image_tokens: Estimated tokens of the images about to be sent.
+        max_tokens: The reply limit in force (counted against the window too).
+    """
+    if not context_length:
+        return None
+    limit = WARN_FRACTION * context_length
+    reply = max_tokens or 0
+    # ~1 token per 3 characters is an overestimate for text; count exactly only when
+    # the cheap estimate says it may matter.
+    new_tokens = len(new_text) // 3 + 1
+    if conversation_tokens + new_tokens + image_tokens + reply < limit:
+        return None
+    new_tokens = _count_tokens(new_text)
+    total = conversation_tokens + new_tokens + image_tokens + reply
+    if total < limit:
+        return None
+    share = total / context_length
+    verdict = "will be rejected" if total > context_length else "may soon be rejected"
+    reply_note = f", plus max_tokens={reply}" if reply else ""
+    return (
+        f"the next request needs about {total:,} tokens{reply_note}: {share:.0%} of {model}'s "
+        f"{context_length:,}-token context window, so it {verdict} (400). Start over with "
+        "session.reset(), or use a model with a longer context."
+    )
+
