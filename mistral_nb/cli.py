@@ -38,7 +38,7 @@ async def _demo(offline: bool) -> int:
         for text, settings in (
             ("Hello! Who are you?", None),
             ("Tell me about mistral_nb in two sentences.", {"temperature": 0.2, "max_tokens": 64}),
-            ("What's the weather in Paris? Use get_weather with city=Paris.", None),
+            ("What's the weather in Paris? Use get_weather with city=Paris", None),
         ):
             if settings:
                 session.update_settings(**settings)
