@@ -45,7 +45,7 @@ class LocalMistral:
             deterministic ones: a str (text), a :class:`ToolCall`, a list of ToolCall (parallel
             calls in one response), or a callable(body) returning one of those (or None to
             let the deterministic rules answer).
-        faults: :class:`Fault` objects to inject (see :mod:`mistral_nb.local`).
+        faults: :class:`Fault` objects to inject (``help(Fault)`` lists the kinds).
         reply_tokens: Stretch or cut every deterministic text reply to exactly this many
             tokens (benchmarks: ``reply_tokens=2000``). Scripted text is sent as written.
         token_delay: Seconds between streamed chunks (non-streamed: per token, in total).
@@ -104,10 +104,15 @@ class LocalMistral:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Start serving (idempotent); returns self once the port is open."""
+        """Start serving (idempotent); returns self once it can answer promptly.
+
+        The first start in a process also loads the tokenizer (about a second), so that no
+        request, however short its client's timeout, waits for it.
+        """
         with self._lifecycle:
             if self._thread is not None:
                 return self
+            load_tokenizer()
             ready = threading.Event()
             failure: list[BaseException] = []
             thread = threading.Thread(
@@ -184,8 +189,6 @@ class LocalMistral:
             await runner.cleanup()
             raise
         self._runner = runner
-        # Warm the tokenizer up in the background: the first request need not wait a second.
-        asyncio.get_running_loop().run_in_executor(None, load_tokenizer)
 
     async def _shutdown(self) -> None:
         if self._stopping is not None:
