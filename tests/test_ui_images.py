@@ -1,0 +1,167 @@
+"""ImageUpload, alone and in the ChatPanel: uploads are checked before sending, then sent."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+import mistral_nb as mnb
+from mistral_nb.ui import ChatPanel, ImageUpload
+
+
+def _png(width: int = 64, height: int = 32, colour: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def _entry(name: str, mime: str, content: bytes) -> dict:
+    """A file as the browser sends it (ipywidgets 8 FileUpload wire format)."""
+    return {
+        "name": name,
+        "type": mime,
+        "size": len(content),
+        "last_modified": int(time.time() * 1000),
+        "content": memoryview(content),
+    }
+
+
+async def _upload(widget: ImageUpload, *entries: dict) -> None:
+    widget.file_upload.set_state({"value": list(entries)})
+    if widget.pending is not None:
+        await widget.pending
+
+
+@pytest.fixture
+def upload(session):
+    widget = ImageUpload(session)
+    yield widget
+    widget.close()
+
+
+async def test_the_file_upload_is_an_image_picker_for_several_files(upload):
+    assert upload.file_upload.accept == "image/*"
+    assert upload.file_upload.multiple
+
+
+async def test_an_upload_shows_thumbnails_sizes_and_tokens_before_sending(upload, session):
+    await _upload(
+        upload,
+        _entry("red.png", "image/png", _png()),
+        _entry("big.png", "image/png", _png(3000, 1500, "blue")),
+    )
+
+    images = upload.images
+    assert [i.source_name for i in images] == ["red.png", "big.png"]
+    assert (images[1].width, images[1].height) == (1540, 770)  # fitted before sending
+    cards = upload.thumbnails.children
+    assert len(cards) == 2
+    thumb, caption = cards[1].children[0].children[0], cards[1].children[1].value
+    assert thumb.format == "jpeg" and max(Image.open(io.BytesIO(thumb.value)).size) <= 96
+    tokens = images[1].estimated_tokens("mistral-small-latest")
+    assert "1540×770 JPEG" in caption and f"~{tokens:,} tokens on mistral-small-latest" in caption
+    assert upload.file_upload.value == ()  # the bytes left the widget state
+    assert upload.status.kind == "ok" and not upload.clear_button.disabled
+
+    session.update_settings(model="pixtral-12b-latest")  # estimates follow the model
+    caption = upload.thumbnails.children[1].children[1].value
+    assert f"~{images[1].estimated_tokens('pixtral-12b-latest'):,} tokens on pixtral" in caption
+
+
+async def test_a_bad_file_shows_an_image_error_and_the_good_ones_are_kept(upload):
+    await _upload(
+        upload,
+        _entry("notes.txt", "text/plain", b"just some notes, not a picture"),
+        _entry("red.png", "image/png", _png()),
+    )
+    assert [i.source_name for i in upload.images] == ["red.png"]
+    assert upload.status.kind == "error"
+    assert "notes.txt" in upload.status.text and "not an image" in upload.status.text
+    assert "ImageError" not in upload.status.text
+
+
+async def test_clear_and_remove(upload):
+    await _upload(
+        upload, _entry("a.png", "image/png", _png()), _entry("b.png", "image/png", _png())
+    )
+    remove_a = upload.thumbnails.children[0].children[0].children[1]
+    remove_a.click()
+    assert [i.source_name for i in upload.images] == ["b.png"]
+    upload.clear_button.click()
+    assert upload.images == [] and upload.thumbnails.children == ()
+    assert upload.clear_button.disabled
+
+
+async def test_more_than_mistral_takes_per_request_is_refused(session):
+    upload = ImageUpload(session, max_images=2)
+    await _upload(upload, *(_entry(f"{n}.png", "image/png", _png()) for n in "abc"))
+    assert len(upload.images) == 2
+    assert "1 image(s) not added" in upload.status.text
+    upload.close()
+
+
+def test_without_a_running_loop_the_upload_is_converted_at_once():
+    upload = ImageUpload()
+    upload.file_upload.set_state({"value": [_entry("a.png", "image/png", _png())]})
+    assert upload.pending is None and len(upload.images) == 1
+    assert "~" in upload.thumbnails.children[0].children[1].value
+    upload.close()
+
+
+async def test_the_chat_sends_uploaded_images_as_image_url_parts(session, local):
+    chat = ChatPanel(session)
+    await _upload(chat.image_upload, _entry("red.png", "image/png", _png()))
+
+    chat.message.value = "What is this?"
+    chat.send_button.click()
+    turn = await chat.pending
+
+    assert turn.status == "ok" and "64x32" in turn.text
+    content = local.requests[-1]["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "What is this?"}
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")
+    assert chat.image_upload.images == []  # sent, then cleared
+    assert "📎 1 image(s): red.png" in chat.transcript.value
+    chat.close()
+
+
+async def test_a_bad_upload_leaves_the_session_working(session, local):
+    chat = ChatPanel(session)
+    await _upload(chat.image_upload, _entry("notes.txt", "text/plain", b"hello"))
+    assert chat.image_upload.status.kind == "error"
+
+    chat.message.value = "Still there?"
+    chat.send_button.click()
+    turn = await chat.pending
+
+    assert turn.status == "ok"
+    assert local.requests[-1]["messages"][-1]["content"] == "Still there?"
+    chat.close()
+
+
+async def test_images_alone_can_be_sent(session, local):
+    chat = ChatPanel(session)
+    await _upload(chat.image_upload, _entry("red.png", "image/png", _png()))
+    chat.send_button.click()
+    turn = await chat.pending
+    assert turn.status == "ok"
+    assert local.requests[-1]["messages"][-1]["content"][1]["type"] == "image_url"
+    chat.close()
+
+
+async def test_a_send_that_fails_gives_the_images_back(local):
+    session = mnb.Session(api_key="k", base_url=local.base_url)
+    chat = ChatPanel(session)
+    await _upload(chat.image_upload, _entry("red.png", "image/png", _png()))
+    await session.aclose()
+    chat.message.value = "Look"
+    chat.send_button.click()
+    with pytest.raises(mnb.SessionClosedError):
+        await chat.pending
+    assert chat.message.value == "Look"
+    assert [i.source_name for i in chat.image_upload.images] == ["red.png"]
+    chat.close()
