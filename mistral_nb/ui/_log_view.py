@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,19 @@ _TEXT_LIMIT = 60
 _FILE_NAMES = {"jsonl": "turnlog.jsonl"}
 
 
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return shorten(value, _TEXT_LIMIT)
+
+
 def _table(frame: pd.DataFrame, columns: list[str], max_rows: int) -> str:
     frame = frame[[c for c in columns if c in frame.columns]].iloc[::-1].head(max_rows)
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = ["" if v is None else shorten(v, _TEXT_LIMIT) for v in frame[column]]
+        dtype = frame[column].dtype
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            frame[column] = [_cell(v) for v in frame[column]]
     return frame.to_html(
         index=False,
         na_rep="",
