@@ -1,0 +1,187 @@
+"""Playground: all panels together; the UI's import boundary; no key in any widget state."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import ipywidgets
+from PIL import Image
+
+import mistral_nb as mnb
+import mistral_nb.ui
+from mistral_nb.local import Fault, ToolCall
+from mistral_nb.ui import ChatPanel, LogView, Playground, SettingsPanel, ToolsPanel, playground
+
+SENTINEL = "sk-SENTINEL-123456"
+UI_DIR = Path(mistral_nb.ui.__file__).parent
+
+
+def _widgets(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """Every widget reachable from ``root``: children, layouts, styles, any widget trait."""
+    seen: dict[int, ipywidgets.Widget] = {}
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen[id(widget)] = widget
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            stack.extend(v for v in values if isinstance(v, ipywidgets.Widget))
+    return list(seen.values())
+
+
+def _state_text(widget: ipywidgets.Widget) -> str:
+    def default(value):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value).decode("latin-1")
+        return repr(value)
+
+    return json.dumps(widget.get_state(), default=default)
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "green").save(out, "PNG")
+    return out.getvalue()
+
+
+async def _upload_png(chat: ChatPanel) -> None:
+    entry = {
+        "name": "green.png",
+        "type": "image/png",
+        "size": 100,
+        "last_modified": int(time.time() * 1000),
+        "content": memoryview(_png()),
+    }
+    chat.image_upload.file_upload.set_state({"value": [entry]})
+    await chat.image_upload.pending
+    assert chat.image_upload.images
+
+
+# -- the architecture ------------------------------------------------------------------
+
+
+def test_no_ui_module_imports_pipecat():
+    for path in sorted(UI_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n.split(".")[0] == "pipecat" for n in names), f"{path.name}: {names}"
+
+
+async def test_building_every_panel_imports_nothing_from_pipecat(session):
+    before = {name for name in sys.modules if name.startswith("pipecat")}
+    panel = Playground(session)
+    assert {name for name in sys.modules if name.startswith("pipecat")} == before
+    panel.close()
+
+
+def test_all_is_sorted_and_matches_the_namespace():
+    names = mistral_nb.ui.__all__
+    assert names == sorted(names)
+    public = {n for n in vars(mistral_nb.ui) if not n.startswith("_")}
+    modules = {n for n, v in vars(mistral_nb.ui).items() if type(v) is type(sys)}
+    assert public - modules == set(names)
+    assert ChatPanel.__module__ == "mistral_nb.ui"
+
+
+# -- the playground --------------------------------------------------------------------
+
+
+async def test_the_playground_puts_the_chat_on_top_and_the_rest_in_tabs(session, local):
+    panel = playground(session)
+    assert isinstance(panel, Playground) and isinstance(panel, ipywidgets.VBox)
+    assert panel.children[0] is panel.chat_panel
+    assert panel.tabs.titles == ("settings", "tools", "log")
+    assert [type(c) for c in panel.tabs.children] == [SettingsPanel, ToolsPanel, LogView]
+
+    panel.settings_panel.sliders["temperature"].value = 0.5
+    panel.chat_panel.message.value = "Hello"
+    panel.chat_panel.send_button.click()
+    await panel.chat_panel.pending
+    assert local.requests[-1]["temperature"] == 0.5
+    assert "Hello" in panel.log_view.table.value
+    panel.close()
+    assert not session.closed  # not the playground's to close
+
+
+def test_long_labels_are_not_cut():
+    panel = SettingsPanel(mnb.Session(api_key="k", base_url="http://127.0.0.1:9/v1"))
+    labelled = [
+        w
+        for w in _widgets(panel)
+        if getattr(w, "description", "")
+        and hasattr(getattr(w, "style", None), "description_width")
+        and not isinstance(w, (ipywidgets.Checkbox, ipywidgets.Button))
+    ]
+    assert len(labelled) >= 8
+    assert all(w.style.description_width == "initial" for w in labelled)
+    panel.session.close()
+    panel.close()
+
+
+async def test_close_unsubscribes_every_panel(session):
+    panel = Playground(session)
+    before = [_state_text(w) for w in (panel.chat_panel.transcript, panel.log_view.table)]
+    panel.close()
+    session.update_settings(temperature=1.2)
+    await session.send("after close")
+    after = [_state_text(w) for w in (panel.chat_panel.transcript, panel.log_view.table)]
+    assert after == before
+    assert panel.settings_panel.sliders["temperature"].value != 1.2
+
+
+async def test_the_api_key_is_in_no_widget_state(monkeypatch):
+    faults = [Fault.status(401, on=3)]  # requests 1-2: the tool round trip
+    with mnb.LocalMistral(api_key=SENTINEL, faults=faults) as local:
+        monkeypatch.setenv("MISTRAL_API_KEY", SENTINEL)
+        monkeypatch.setenv("MISTRAL_BASE_URL", local.base_url)
+        panel = Playground()  # the session comes from the environment
+        try:
+            await _use_every_panel(panel, local)
+        finally:
+            await panel.aclose()
+        assert panel.session.closed
+
+
+async def _use_every_panel(panel: Playground, local: mnb.LocalMistral) -> None:
+    session = panel.session
+    assert session.base_url == local.base_url
+
+    @session.tool
+    def echo(text: str) -> str:
+        """Say it back."""
+        return text
+
+    chat = panel.chat_panel
+    await _upload_png(chat)
+    local.push(ToolCall("echo", {"text": "hi"}), "hi")
+    for text in ("Echo hi", "Now fail", "And recover"):
+        chat.message.value = text
+        chat.send_button.click()
+        await chat.pending
+    panel.settings_panel.sliders["temperature"].value = 0.7
+    panel.log_view.view.value = "calls"
+    panel.log_view.export_buttons["csv"].click()
+    await panel.log_view.pending
+    await _upload_png(chat)  # thumbnails on show too
+
+    assert [t.status for t in session.log] == ["ok", "error", "ok"]
+    assert "API key" in chat.transcript.value  # the 401 is explained...
+    widgets = _widgets(panel)
+    assert len(widgets) > 60
+    leaks = [w for w in widgets if SENTINEL in _state_text(w) or "SENTINEL" in _state_text(w)]
+    assert leaks == []  # ...without the key
+    assert not any(isinstance(w, ipywidgets.Password) for w in widgets)
