@@ -32,13 +32,16 @@ import mistral_nb as mnb
 from mistral_nb._images import DEFAULT_MAX_SIDE, SUPPORTED_FORMATS
 
 
+SCALE = float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))
+
+
 def fuzz(max_examples: int) -> settings:
     """Deterministic, database-less settings: the same examples on every run and in CI.
 
     MISTRAL_NB_FUZZ_SCALE=50 runs fifty times as many examples, for a longer hunt.
     """
     return settings(
-        max_examples=int(max_examples * float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))),
+        max_examples=int(max_examples * SCALE),
         database=None,
         derandomize=True,
         deadline=timedelta(seconds=5),
@@ -46,7 +49,7 @@ def fuzz(max_examples: int) -> settings:
     )
 
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(60 * SCALE)
 
 
 # -- valid seeds -------------------------------------------------------------------------
