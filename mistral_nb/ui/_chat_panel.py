@@ -75,6 +75,7 @@ class ChatPanel(VBox):
         self.status = StatusLine()
         self.pending: asyncio.Task[Turn] | None = None
         self._sending = False  # from a click until its send() returns
+        self._turn_seen = False  # that send's turn has started
         self._turn_running = session.busy
         self._last_turn: Turn | None = session.log[-1] if len(session.log) else None
         self._view = TranscriptView(list(session.log))
@@ -127,16 +128,22 @@ class ChatPanel(VBox):
         self.status.info("sending…")
 
     async def _send(self, text: str, images: list[PreparedImage]) -> Turn:
+        self._turn_seen = False
         try:
             return await self.session.send(text, images=images or None)
         except BaseException:
-            # Nothing was sent (a closed session, a bad image): give the message back.
-            if not self.message.value:
+            if not self._turn_seen and not self.message.value:
+                # Nothing was sent (a closed session, a bad image): give the message back.
                 self.message.value = text
                 run_guarded(self.status, self.image_upload.add, images)
             raise
         finally:
             self._sending = False
+            if not self.session.busy and self._turn_running:
+                # send() failed without its "turn_ended" event: do not stay stuck.
+                self._turn_running = False
+                self._view.abandon()
+                run_guarded(self.status, self._throttle.flush)
             run_guarded(self.status, self._update_buttons)
 
     @guarded
@@ -162,6 +169,7 @@ class ChatPanel(VBox):
             self._throttle.request()
         elif kind == "turn_started" and turn is not None:
             self._turn_running = True
+            self._turn_seen = self._turn_seen or self._sending
             self._view.started(turn)
             self._update_buttons()
             self._throttle.flush()

@@ -136,6 +136,10 @@ class TranscriptView:
                 return
         self.turns.append(final)
 
+    def abandon(self) -> None:
+        """End every turn still open, as its record stands (its end event never came)."""
+        self.turns = [v if v.finished else _TurnView(v.turn, finished=True) for v in self.turns]
+
     def render(self) -> str:
         if not self.turns:
             body = "<em style='color:#999'>No messages yet.</em>"
