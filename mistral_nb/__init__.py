@@ -24,11 +24,17 @@ from ._errors import (  # noqa: E402
     ToolError,
     TurnLogError,
 )
-from ._images import PreparedImage, estimate_image_tokens, prepare_image, to_base64_jpeg  # noqa: E402
+from ._images import (  # noqa: E402
+    MAX_IMAGES_PER_REQUEST,
+    PreparedImage,
+    estimate_image_tokens,
+    prepare_image,
+    to_base64_jpeg,
+)
 from ._session import Session, SessionEvent  # noqa: E402
 from ._settings import SETTINGS  # noqa: E402
 from ._tools import Tool, ToolOutcome, ToolRegistry  # noqa: E402
-from ._turn import Turn  # noqa: E402
+from ._turn import CallRecord, Turn  # noqa: E402
 from ._turnlog import TurnLog  # noqa: E402
 from .local import Fault, LocalMistral, ToolCall  # noqa: E402
 
@@ -45,11 +51,13 @@ def show_pipecat_logs(enabled: bool = True) -> None:
 
 __all__ = [
     "APIError",
+    "CallRecord",
     "ContextWindowWarning",
     "Fault",
     "ImageError",
     "LocalMistral",
     "LocalMistralError",
+    "MAX_IMAGES_PER_REQUEST",
     "MistralNBError",
     "PreparedImage",
     "SETTINGS",

@@ -371,7 +371,9 @@ class Session:
             await self._warn_if_context_is_full(turn)
             content: Any = text
             if prepared:
-                content = [{"type": "text", "text": text}] + [image.to_chunk() for image in prepared]
+                # No empty text chunk for an images-only message.
+                text_part = [{"type": "text", "text": text}] if text else []
+                content = text_part + [image.to_chunk() for image in prepared]
             await self._run_turn(turn, {"role": "user", "content": content})
             return turn
 
@@ -400,11 +402,13 @@ class Session:
             self._observer.recorder = None
             self._llm._mnb_hooks = None  # type: ignore[attr-defined]
             self._recorder = None
-            self.log.append(turn)
             last = turn.completions[-1] if turn.completions else None
             if last is not None and last.prompt_tokens is not None:
                 self._conversation_tokens = last.prompt_tokens + (last.completion_tokens or 0)
-            self._emit("turn_ended", turn)
+            try:
+                self.log.append(turn)
+            finally:
+                self._emit("turn_ended", turn)
 
     async def _warn_if_context_is_full(self, turn: Turn) -> None:
         model = str(self._settings.get("model") or "")

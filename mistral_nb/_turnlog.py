@@ -113,13 +113,20 @@ class TurnLog:
 
     # -- files ---------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write every turn to a JSONL journal and keep appending new turns to it."""
+    def save(self, path: str | os.PathLike[str], *, follow: bool = True) -> Path:
+        """Write every turn to a JSONL journal.
+
+        Args:
+            follow: Keep appending each new turn to this file (the default), so that it
+                stays a complete journal; False writes a snapshot and leaves the
+                journal where it was.
+        """
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         _append_lines(tmp, self._turns, mode="w")
         os.replace(tmp, path)
-        self._path = path
+        if follow:
+            self._path = path
         return path
 
     @classmethod

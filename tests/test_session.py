@@ -263,3 +263,11 @@ async def test_image_data_is_elided_from_the_kept_requests(session, local):
         "data:image/jpeg;base64,/9j/"
     )
     assert session.log.turns().iloc[-1]["n_images"] == 1
+
+
+async def test_save_without_follow_writes_a_snapshot(session, tmp_path):
+    await session.send("one")
+    snapshot = session.log.save(tmp_path / "snapshot.jsonl", follow=False)
+    await session.send("two")
+    assert len(mnb.TurnLog.load(snapshot)) == 1
+    assert session.log.path is None

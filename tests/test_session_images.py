@@ -92,3 +92,10 @@ def test_to_base64_jpeg_gives_plain_base64_of_a_jpeg():
     text = mnb.to_base64_jpeg(png_bytes((2000, 1000)), max_side=1024, quality=85)
     image = Image.open(io.BytesIO(base64.b64decode(text)))
     assert (image.format, image.size) == ("JPEG", (1024, 512))
+
+
+async def test_an_images_only_message_has_no_empty_text_part(session, local):
+    turn = await session.send("", images=[png_bytes()])
+    assert turn.status == "ok"
+    content = local.requests[-1]["messages"][-1]["content"]
+    assert [part["type"] for part in content] == ["image_url"]
