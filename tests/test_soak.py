@@ -20,6 +20,7 @@ import base64
 import copy
 import gc
 import hashlib
+import json
 import sys
 import time
 import tracemalloc
@@ -352,3 +353,27 @@ async def test_the_overhead_measure_sees_a_planted_leak(no_tracemalloc):
     figures = await measure_overhead(WARM_UP + 30, leak=PLANTED_LEAK)
     assert figures["per_turn"] >= PLANTED_LEAK, figures
     assert figures["per_turn"] >= OVERHEAD_LIMIT, "the test above could not fail"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DESIGN BUG: every turn keeps each request body in full (turn.requests, also "
+    "written to the journal), and each body holds the whole conversation so far, so the "
+    "log grows quadratically: turn 60's entry is 7.2 kB on disk and 41 KiB in memory "
+    "against 1.5 kB and 8 KiB for the alike turn 5; after 200 turns with tools and images "
+    "the log holds 25.7 MiB for a 0.2 MiB context (bench/bench_memory.py)",
+)
+async def test_a_turns_log_entry_does_not_grow_with_the_conversation():
+    with mnb.LocalMistral(api_key=TEST_KEY, reply_tokens=REPLY_TOKENS) as local:
+        async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
+            for number in range(1, 61):
+                await session.send(f"Message {number:02d}.")
+    on_disk = [len(json.dumps(turn.to_dict(), ensure_ascii=False)) for turn in session.log]
+    in_memory = [deep_size(turn) for turn in session.log]
+    print(
+        f"\nturn 5: {on_disk[4]} B on disk, {in_memory[4]} B in memory; "
+        f"turn 60: {on_disk[59]} B on disk, {in_memory[59]} B in memory"
+    )
+    # Turns 5 and 60 are alike (same length of message and reply): so should their entries be.
+    assert on_disk[59] < 1.5 * on_disk[4], on_disk
+    assert in_memory[59] < 1.5 * in_memory[4], in_memory
