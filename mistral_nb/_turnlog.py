@@ -1,28 +1,27 @@
 """The turn log: every finished turn, as DataFrames and as an append-only journal.
 
-The journal is JSON Lines, one finished turn a line, appended and flushed to
-disk as each turn ends, so a kernel killed mid-session loses at most the turn
-that was running.  ``TurnLog.load`` reads a journal back; a torn last line (the
-kernel died while writing it) is skipped with a warning.
+The journal (``_journal.py``) is JSON Lines, one finished turn a line, appended
+and flushed to disk as each turn ends, so a kernel killed mid-session loses at
+most the turn that was running.  ``TurnLog.load`` reads a journal back; a torn
+last line (the kernel died while writing it) is skipped with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._errors import TurnLogError
+from ._journal import Journal, read_journal, share_messages
 from ._turn import CALL_COLUMNS, TOKEN_COLUMNS, Turn
 
 __all__ = ["TurnLog"]
 
-JOURNAL_VERSION = 1
 _INTEGER_COLUMNS = ("max_tokens", "random_seed", "prompt_tokens", "completion_tokens")
 
 
@@ -36,12 +35,13 @@ class TurnLog:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._turns: list[Turn] = []
-        self._path: Path | None = None
+        self._journal: Journal | None = None
+        self._last_request: dict[str, Any] | None = None
         if path is not None:
-            path = Path(path)
-            if path.exists():
-                self._turns = _read_journal(path)
-            self._path = path
+            self._journal, self._turns = Journal.open(Path(path))
+            self._last_request = share_messages(
+                [body for turn in self._turns for body in turn.requests], None
+            )
 
     # -- collection ----------------------------------------------------------
 
@@ -57,16 +57,19 @@ class TurnLog:
     @property
     def path(self) -> Path | None:
         """The journal finished turns are appended to, if any."""
-        return self._path
+        return self._journal.path if self._journal is not None else None
 
     def next_turn_number(self) -> int:
         return self._turns[-1].turn + 1 if self._turns else 1
 
     def append(self, turn: Turn) -> None:
         """Add a finished turn, and write it to the journal when there is one."""
+        # Each request repeats the conversation: share equal messages, so memory grows
+        # with the conversation and not with its square.
+        self._last_request = share_messages(turn.requests, self._last_request)
         self._turns.append(turn)
-        if self._path is not None:
-            _append_lines(self._path, [turn])
+        if self._journal is not None:
+            self._journal.append([turn])
 
     # -- DataFrames ----------------------------------------------------------
 
@@ -122,11 +125,9 @@ class TurnLog:
                 journal where it was.
         """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        _append_lines(tmp, self._turns, mode="w")
-        os.replace(tmp, path)
+        journal = Journal.write(path, self._turns)
         if follow:
-            self._path = path
+            self._journal = journal
         return path
 
     @classmethod
@@ -136,7 +137,8 @@ class TurnLog:
         The returned log does not append to ``path``; call ``save`` for that.
         """
         log = cls()
-        log._turns = _read_journal(Path(path))
+        log._turns, _ = read_journal(Path(path))
+        log._last_request = share_messages([b for t in log._turns for b in t.requests], None)
         return log
 
     def to_parquet(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
@@ -170,7 +172,7 @@ class TurnLog:
     # -- display -------------------------------------------------------------
 
     def __repr__(self) -> str:
-        where = f", journal={str(self._path)!r}" if self._path else ""
+        where = f", journal={str(self.path)!r}" if self._journal else ""
         return f"<TurnLog {len(self._turns)} turns{where}>"
 
     def _repr_html_(self) -> str:
@@ -180,46 +182,7 @@ class TurnLog:
 
 
 def _empty_summary_columns() -> list[str]:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return list(Turn(turn=0, started_at=datetime.now(timezone.utc), user_text="").summary_row())
+    return list(Turn(turn=0, started_at=datetime.now(UTC), user_text="").summary_row())
 
-
-def _append_lines(path: Path, turns: list[Turn], mode: str = "a") -> None:
-    lines = "".join(
-        json.dumps({"v": JOURNAL_VERSION, **t.to_dict()}, ensure_ascii=False) + "\n" for t in turns
-    )
-    with open(path, mode, encoding="utf-8") as handle:
-        handle.write(lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _read_journal(path: Path) -> list[Turn]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise TurnLogError(f"no turn log at {path}; check the path") from exc
-    except UnicodeDecodeError as exc:
-        raise TurnLogError(f"{path} is not a text file, so not a turn-log journal") from exc
-    turns = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            turns.append(Turn.from_dict(data))
-        except (ValueError, KeyError, TypeError) as exc:
-            if number == len(lines):
-                warnings.warn(
-                    f"{path}: the last line ({number}) is incomplete (the session was probably "
-                    "killed while writing it) and was skipped",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                break
-            raise TurnLogError(
-                f"{path}, line {number}, is not a turn-log entry ({exc}); "
-                "is this a journal written by mistral_nb?"
-            ) from exc
-    return turns

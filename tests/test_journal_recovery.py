@@ -281,19 +281,14 @@ def test_a_last_line_missing_only_its_newline_is_a_whole_turn(journal):
     assert [as_json(t) for t in log] == [as_json(t) for t in written]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=mnb.TurnLogError,
-    reason="BUG: _read_journal decodes the whole file before splitting lines, so a tear "
-    "inside a multi-byte UTF-8 character of the last line raises TurnLogError "
-    "('is not a text file') instead of skipping that line with a warning",
-)
 async def test_a_tear_inside_a_multibyte_character_is_still_only_a_torn_line(tmp_path):
     path = tmp_path / "journal.jsonl"
     await write_journal(path, ["Plain.", "Il fait 18 °C à Paris."])
     lines = journal_lines(path)
-    cut = lines[-1].index("°".encode()) + 1  # between the two bytes of the degree sign
-    path.write_bytes(lines[0] + b"\n" + lines[1][:cut])
+    # The journal escapes non-ASCII; a line written with raw UTF-8 must read the same.
+    raw_line = json.dumps(json.loads(lines[1]), ensure_ascii=False).encode()
+    cut = raw_line.index("°".encode()) + 1  # between the two bytes of the degree sign
+    path.write_bytes(lines[0] + b"\n" + raw_line[:cut])
 
     with warnings.catch_warnings(record=True) as caught:  # lets a TurnLogError through
         warnings.simplefilter("always")
@@ -303,12 +298,6 @@ async def test_a_tear_inside_a_multibyte_character_is_still_only_a_torn_line(tmp
     assert str(path) in str(caught[0].message) and "incomplete" in str(caught[0].message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: TurnLog(path) appends right after a torn tail without ending it with a "
-    "newline, so the next finished turn is glued to the fragment: the next load drops it "
-    "(as a 'torn' line) and, once another turn follows, refuses the journal",
-)
 async def test_a_session_reopening_a_torn_journal_keeps_its_new_turns(journal):
     path, _ = journal
     lines = journal_lines(path)
@@ -330,13 +319,6 @@ async def test_a_session_reopening_a_torn_journal_keeps_its_new_turns(journal):
     assert [t.text for t in log][-2:] == ["Five.", "Six."]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=mnb.TurnLogError,
-    reason="BUG: _read_journal splits with str.splitlines(), which also breaks at U+2028, "
-    "U+2029, U+0085 and U+001C-1E; json.dumps(ensure_ascii=False) writes U+2028/2029/0085 "
-    "raw, so a finished turn whose text holds one makes the journal unreadable",
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"], ids=["LS", "PS", "NEL"])
 async def test_a_reply_with_a_unicode_line_separator_survives_the_journal(tmp_path, separator):
     path = tmp_path / "journal.jsonl"
@@ -373,12 +355,6 @@ BAD_CORRUPTIONS = {
         pytest.param(
             v,
             id=k,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a middle line that is valid JSON but not a turn object raises "
-                "AttributeError (Turn.from_dict calls .get on it), and invalid UTF-8 gives "
-                "a TurnLogError without the line number",
-            ),
         )
         for k, v in BAD_CORRUPTIONS.items()
     ],
@@ -403,23 +379,11 @@ def test_a_missing_journal_raises_turnlogerror_naming_it(tmp_path):
     assert isinstance(caught.value.__cause__, FileNotFoundError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IsADirectoryError,
-    reason="BUG: _read_journal only wraps FileNotFoundError and UnicodeDecodeError; any "
-    "other OSError (a directory, no permission) escapes unwrapped",
-)
 def test_a_directory_is_not_a_journal(tmp_path):
     with pytest.raises(mnb.TurnLogError, match=str(tmp_path)):
         mnb.TurnLog.load(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Session(log=path) accepts a journal it cannot create; the first turn runs "
-    "(the request is sent and paid for), then send() raises a raw FileNotFoundError from "
-    "TurnLog.append instead of a TurnLogError (or a refusal at construction)",
-)
 async def test_a_journal_that_cannot_be_written_is_refused_at_once(tmp_path, local):
     path = tmp_path / "no_such_dir" / "journal.jsonl"
     try:

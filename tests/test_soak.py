@@ -129,9 +129,10 @@ def image_sha256s(body: dict) -> list[str]:
     return digests
 
 
-def deep_size(root: Any) -> int:
-    """Bytes held by ``root`` and everything it reaches (containers and mistral_nb objects)."""
-    seen: set[int] = set()
+def deep_size(root: Any, seen: set[int] | None = None) -> int:
+    """Bytes held by ``root`` and everything it reaches (containers and mistral_nb objects),
+    leaving out objects already in ``seen`` (which it adds to)."""
+    seen = set() if seen is None else seen
     total = 0
     stack = [root]
     while stack:
@@ -355,21 +356,16 @@ async def test_the_overhead_measure_sees_a_planted_leak(no_tracemalloc):
     assert figures["per_turn"] >= OVERHEAD_LIMIT, "the test above could not fail"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN BUG: every turn keeps each request body in full (turn.requests, also "
-    "written to the journal), and each body holds the whole conversation so far, so the "
-    "log grows quadratically: turn 60's entry is 7.2 kB on disk and 41 KiB in memory "
-    "against 1.5 kB and 8 KiB for the alike turn 5; after 200 turns with tools and images "
-    "the log holds 25.7 MiB for a 0.2 MiB context (bench/bench_memory.py)",
-)
-async def test_a_turns_log_entry_does_not_grow_with_the_conversation():
+async def test_a_turns_log_entry_does_not_grow_with_the_conversation(tmp_path):
+    path = tmp_path / "journal.jsonl"
     with mnb.LocalMistral(api_key=TEST_KEY, reply_tokens=REPLY_TOKENS) as local:
-        async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
+        async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, log=path) as session:
             for number in range(1, 61):
                 await session.send(f"Message {number:02d}.")
-    on_disk = [len(json.dumps(turn.to_dict(), ensure_ascii=False)) for turn in session.log]
-    in_memory = [deep_size(turn) for turn in session.log]
+    on_disk = [len(line) for line in path.read_bytes().splitlines()]
+    # What each turn adds to memory: objects not already held by the turns before it.
+    seen: set[int] = set()
+    in_memory = [deep_size(turn, seen) for turn in session.log]
     print(
         f"\nturn 5: {on_disk[4]} B on disk, {in_memory[4]} B in memory; "
         f"turn 60: {on_disk[59]} B on disk, {in_memory[59]} B in memory"
@@ -377,3 +373,6 @@ async def test_a_turns_log_entry_does_not_grow_with_the_conversation():
     # Turns 5 and 60 are alike (same length of message and reply): so should their entries be.
     assert on_disk[59] < 1.5 * on_disk[4], on_disk
     assert in_memory[59] < 1.5 * in_memory[4], in_memory
+    # ... while each request the turn keeps is still the whole body that went out.
+    assert len(session.log[59].requests[0]["messages"]) == 119
+    assert mnb.TurnLog.load(path)[59].requests == session.log[59].requests
