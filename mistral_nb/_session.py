@@ -26,15 +26,23 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.mistral.llm import MistralLLMService
+from pipecat.turns.user_start.external_user_turn_start_strategy import (
+    ExternalUserTurnStartStrategy,
+)
+from pipecat.turns.user_stop.external_user_turn_stop_strategy import ExternalUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from ._context_window import ContextWindowWarning, context_warning, known_context_length
-from ._errors import SessionClosedError, SettingsError
-from ._images import prepare_images
+from ._errors import ImageError, SessionClosedError, SettingsError
+from ._images import MAX_IMAGES_PER_REQUEST, prepare_images
 from ._observer import TurnObserver
 from ._recorder import TurnRecorder
 from ._service import adopt_service
@@ -318,7 +326,17 @@ class Session:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._turn_lock = asyncio.Lock()
-        aggregators = LLMContextAggregatorPair(self._context)
+        # Turns come from send(), not from speech: external turn strategies keep pipecat
+        # from loading its audio turn-detection model (~50 MB) for a text chat.
+        aggregators = LLMContextAggregatorPair(
+            self._context,
+            user_params=LLMUserAggregatorParams(
+                user_turn_strategies=UserTurnStrategies(
+                    start=[ExternalUserTurnStartStrategy()],
+                    stop=[ExternalUserTurnStopStrategy()],
+                )
+            ),
+        )
         pipeline = Pipeline([aggregators.user(), self._llm, aggregators.assistant()])
         worker = PipelineWorker(
             pipeline,
@@ -355,6 +373,7 @@ class Session:
         assert self._turn_lock is not None
         async with self._turn_lock:
             self._check_open()
+            self._check_image_budget(len(prepared))
             await self._flush_settings()
             model = str(self._settings.get("model") or "")
             turn = Turn(
@@ -376,6 +395,26 @@ class Session:
                 content = text_part + [image.to_chunk() for image in prepared]
             await self._run_turn(turn, {"role": "user", "content": content})
             return turn
+
+    def _check_image_budget(self, new_images: int) -> None:
+        # Every request carries the whole history, so Mistral's per-request image
+        # limit counts the images of earlier turns too.
+        if not new_images:
+            return
+        held = sum(
+            1
+            for message in self._context.get_messages()
+            if isinstance(message, dict) and isinstance(message.get("content"), list)
+            for part in message["content"]
+            if isinstance(part, dict) and part.get("type") == "image_url"
+        )
+        if held + new_images > MAX_IMAGES_PER_REQUEST:
+            raise ImageError(
+                f"this conversation already holds {held} image(s) and Mistral accepts at most "
+                f"{MAX_IMAGES_PER_REQUEST} per request, history included: send "
+                f"{max(MAX_IMAGES_PER_REQUEST - held, 0)} or fewer, or start over with "
+                "session.reset()"
+            )
 
     async def _run_turn(self, turn: Turn, message: dict[str, Any]) -> None:
         assert self._worker is not None

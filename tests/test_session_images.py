@@ -99,3 +99,13 @@ async def test_an_images_only_message_has_no_empty_text_part(session, local):
     assert turn.status == "ok"
     content = local.requests[-1]["messages"][-1]["content"]
     assert [part["type"] for part in content] == ["image_url"]
+
+
+async def test_images_held_by_the_history_count_against_mistrals_limit(session, local):
+    await session.send("Five", images=[png_bytes()] * 5)
+    with pytest.raises(mnb.ImageError, match="already holds 5 image.*send 3 or fewer"):
+        await session.send("Four more", images=[png_bytes()] * 4)
+    assert len(local.requests) == 1
+    assert (await session.send("Three more", images=[png_bytes()] * 3)).status == "ok"
+    session.reset()
+    assert (await session.send("Fresh start", images=[png_bytes()] * 8)).status == "ok"
