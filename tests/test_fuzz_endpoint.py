@@ -197,13 +197,13 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-@fuzz(100)
+@fuzz(150)
 @given(raw=st.binary(max_size=512))
 def test_random_bytes(client, raw):
     post_and_check(client, raw)
 
 
-@fuzz(150)
+@fuzz(200)
 @given(value=json_values)
 def test_random_json(client, value):
     post_and_check(client, _dumps(value))
@@ -476,19 +476,19 @@ def mutated_bodies(draw: st.DrawFn) -> bytes:
     return raw
 
 
-@fuzz(100)
+@fuzz(150)
 @given(body=valid_requests)
 def test_valid_requests(client, body):
     post_and_check(client, _dumps(body))
 
 
-@fuzz(350)
+@fuzz(500)
 @given(raw=mutated_bodies())
 def test_mutated_requests(client, raw):
     post_and_check(client, raw)
 
 
-@fuzz(60)
+@fuzz(100)
 @given(url=image_urls(), model=st.sampled_from([MODEL, "mistral-large-2411"]), stream=st.booleans())
 def test_images(client, url, model, stream):
     content = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": url}]

@@ -392,25 +392,25 @@ def convert_or_refuse(data: bytes, max_side: int) -> None:
     event("converted")
 
 
-@fuzz(150)
+@fuzz(300)
 @given(data=random_bytes, max_side=max_sides)
 def test_random_bytes(data, max_side):
     convert_or_refuse(data, max_side)
 
 
-@fuzz(150)
+@fuzz(300)
 @given(data=signed_garbage, max_side=max_sides)
 def test_garbage_behind_a_signature(data, max_side):
     convert_or_refuse(data, max_side)
 
 
-@fuzz(400)
+@fuzz(1000)
 @given(data=mutated_images(), max_side=max_sides)
 def test_mutated_images(data, max_side):
     convert_or_refuse(data, max_side)
 
 
-@fuzz(150)
+@fuzz(400)
 @given(
     data=st.one_of(mutated_images(), signed_garbage),
     max_side=max_sides,

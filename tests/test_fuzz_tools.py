@@ -381,25 +381,25 @@ def check(run: Any, name: Any, arguments: Any) -> mnb.ToolOutcome:
     return outcome
 
 
-@fuzz(300)
+@fuzz(400)
 @given(name=names, arguments=st.one_of(json_values, json_texts))
 def test_random_arguments(run, name, arguments):
     check(run, name, arguments)
 
 
-@fuzz(300)
+@fuzz(400)
 @given(name=st.sampled_from(NAMES), arguments=st.one_of(json_values, json_texts))
 def test_random_arguments_to_known_tools(run, name, arguments):
     check(run, name, arguments)
 
 
-@fuzz(400)
+@fuzz(600)
 @given(call=mutated_calls())
 def test_mutated_arguments(run, call):
     check(run, *call)
 
 
-@fuzz(300)
+@fuzz(400)
 @given(data=st.data(), name=st.sampled_from([n for n in NAMES if n != "hidden"]))
 def test_arguments_from_the_schema_are_accepted(run, data, name):
     arguments = data.draw(valid_arguments(name))
