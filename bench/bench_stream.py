@@ -21,6 +21,10 @@ import sys
 import time
 
 import httpx
+from loguru import logger
+
+# pipecat logs each request at DEBUG; that is I/O neither way should pay for.
+logger.disable("pipecat")
 
 KEY = "bench-key"
 
