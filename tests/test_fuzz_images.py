@@ -31,7 +31,6 @@ from PIL import Image
 import mistral_nb as mnb
 from mistral_nb._images import DEFAULT_MAX_SIDE, SUPPORTED_FORMATS
 
-
 SCALE = float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))
 
 
