@@ -43,6 +43,8 @@ DECODE_ERRORS = (
     MemoryError,
     NotImplementedError,
     OverflowError,
+    # A mistyped TIFF tag (an IFDRational where an int belongs) fails inside load().
+    TypeError,
 )
 """What Pillow raises on damaged files, whether at open, at load or reading the EXIF."""
 

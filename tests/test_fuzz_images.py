@@ -453,13 +453,6 @@ def _tiff_with_rational_strip_offsets() -> bytes:
     return bytes(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: Pillow's TIFF loader raises TypeError ('IFDRational' object cannot be "
-    "interpreted as an integer) from im.load(), and _image_pixels.DECODE_ERRORS does not "
-    "include TypeError, so it escapes prepare_image instead of becoming an ImageError",
-)
 def test_tiff_with_a_mistyped_tag_is_refused():
     with pytest.raises(mnb.ImageError, match="cannot be decoded"):
         mnb.to_base64_jpeg(_tiff_with_rational_strip_offsets())
