@@ -9,16 +9,14 @@ one at a time; an observer turns its frames into the turn log.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
+import openai
 from pipecat.frames.frames import (
-    FunctionCallResultProperties,
     InterruptionFrame,
     LLMMessagesAppendFrame,
     LLMUpdateSettingsFrame,
@@ -30,7 +28,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.mistral.llm import MistralLLMService
 from pipecat.turns.user_start.external_user_turn_start_strategy import (
     ExternalUserTurnStartStrategy,
@@ -40,44 +37,25 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
+from ._connection import build_service, mask_key
 from ._context_window import ContextWindowWarning, context_warning, known_context_length
 from ._errors import ImageError, SessionClosedError, SettingsError
+from ._events import Listeners, SessionEvent
 from ._images import MAX_IMAGES_PER_REQUEST, prepare_images
 from ._observer import TurnObserver
 from ._recorder import TurnRecorder
 from ._service import adopt_service
 from ._settings import current_settings, to_settings_delta, validate_settings
+from ._tool_handler import ToolCallHandler
 from ._tools import ToolRegistry
-from ._turn import CallRecord, Turn
+from ._turn import Turn
 from ._turnlog import TurnLog
 
 __all__ = ["Session", "SessionEvent"]
 
-_log = logging.getLogger("mistral_nb")
-
-DEFAULT_BASE_URL = "https://api.mistral.ai/v1"
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_TOOL_ROUNDS = 8
-
-_announced_local = False
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    """Something that happened in a session; see :meth:`Session.subscribe`."""
-
-    kind: str
-    turn: Turn | None = None
-    text: str | None = None
-    call: CallRecord | None = None
-    settings: dict[str, Any] | None = None
-
-
-def _mask(key: str | None) -> str:
-    if not key:
-        return "none"
-    return f"sk-...{key[-4:]}" if len(key) > 8 else "sk-..."
 
 
 class Session:
@@ -123,18 +101,18 @@ class Session:
                     "pass api_key/base_url/settings to MistralLLMService instead"
                 )
         else:
-            llm = self._build_service(api_key, base_url, settings)
+            llm, self._local = build_service(api_key, base_url, settings)
         self._llm = adopt_service(llm, timeout=request_timeout, max_retries=max_retries)
         self._base_url = str(self._llm._client.base_url).rstrip("/")
         self._api_key: str | None = self._llm._client.api_key
         self.tools = tools if tools is not None else ToolRegistry()
         self.log = log if isinstance(log, TurnLog) else TurnLog(log)
-        self.max_tool_rounds = max_tool_rounds
         self.request_timeout = request_timeout
 
         self._context = LLMContext(tools=self._tools_schema())
         self._unobserve_tools = self.tools.observe(self._on_tools_changed)
-        self._llm.register_function(None, self._on_function_call)
+        self._tool_calls = ToolCallHandler(self.tools, max_tool_rounds, lambda: self._recorder)
+        self._llm.register_function(None, self._tool_calls)
         self._observer = TurnObserver(self._llm)
         self._pending_settings: list[MistralLLMService.Settings] = []
         self._settings = current_settings(self._llm._settings)
@@ -145,36 +123,20 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._listeners: list[Callable[[SessionEvent], None]] = []
-        self._calls_in_flight: set[asyncio.Task[Any]] = set()
+        self._listeners = Listeners()
         self._conversation_tokens = 0
         self._context_lengths: dict[str, int | None] = {}
 
-    def _build_service(
-        self,
-        api_key: str | None,
-        base_url: str | None,
-        settings: Mapping[str, Any] | MistralLLMService.Settings | None,
-    ) -> MistralLLMService:
-        if isinstance(settings, MistralLLMService.Settings):
-            delta = settings
-        else:
-            delta = to_settings_delta(validate_settings(settings or {}))
-        api_key = api_key or os.environ.get("MISTRAL_API_KEY") or None
-        base_url = base_url or os.environ.get("MISTRAL_BASE_URL") or None
-        if api_key is None and base_url is None:
-            from .local import LocalMistral
-
-            self._local = LocalMistral().start()
-            api_key, base_url = self._local.api_key, self._local.base_url
-            _announce_local(base_url)
-        return MistralLLMService(
-            api_key=api_key or "no-key",
-            base_url=base_url or DEFAULT_BASE_URL,
-            settings=delta,
-        )
-
     # -- what a user reads ---------------------------------------------------
+
+    @property
+    def max_tool_rounds(self) -> int:
+        """Model requests per turn that may call tools (see ``Session(max_tool_rounds=...)``)."""
+        return self._tool_calls.max_rounds
+
+    @max_tool_rounds.setter
+    def max_tool_rounds(self, value: int) -> None:
+        self._tool_calls.max_rounds = value
 
     @property
     def llm(self) -> MistralLLMService:
@@ -217,16 +179,12 @@ class Session:
         and "settings" (``event.settings``).  Listeners run on the session's event loop
         and must be quick; an exception in one is logged and does not reach the turn.
         """
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.subscribe(listener)
 
     def _emit(self, kind: str, turn: Turn | None = None, **payload: Any) -> None:
-        event = SessionEvent(kind, turn if turn is not None else getattr(self._recorder, "turn", None), **payload)
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a panel's bug must not break the conversation
-                _log.exception("mistral_nb: a session listener failed on %s", kind)
+        if turn is None and self._recorder is not None:
+            turn = self._recorder.turn
+        self._listeners.emit(SessionEvent(kind, turn, **payload))
 
     def tool(self, fn: Any = None, /, **options: Any) -> Any:
         """Register a function as a tool (``@session.tool`` or ``@session.tool(name=...)``)."""
@@ -237,7 +195,7 @@ class Session:
         state = "closed" if self._closed else ("running" if self._worker else "idle")
         return (
             f"<Session {state} model={self._settings.get('model')!r} at {where}, "
-            f"key={_mask(self._api_key)}, {len(self.log)} turns>"
+            f"key={mask_key(self._api_key)}, {len(self.log)} turns>"
         )
 
     # -- settings ------------------------------------------------------------
@@ -274,49 +232,6 @@ class Session:
 
     def _on_tools_changed(self) -> None:
         self._context.set_tools(self._tools_schema())
-
-    async def _on_function_call(self, params: FunctionCallParams) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._calls_in_flight.add(task)
-        try:
-            await self._run_tool(params)
-        finally:
-            self._calls_in_flight.discard(task)  # type: ignore[arg-type]
-
-    async def _run_tool(self, params: FunctionCallParams) -> None:
-        recorder = self._recorder
-        if recorder is not None and recorder.completion_index >= self.max_tool_rounds:
-            reason = (
-                f"stopped after {self.max_tool_rounds} tool rounds in one turn "
-                "(Session(max_tool_rounds=...)); the model kept calling tools"
-            )
-            outcome = self.tools.reject(params.function_name, params.arguments, reason)
-            recorder.stop_after_calls(reason)
-            properties = FunctionCallResultProperties(run_llm=False)
-        else:
-            started = _utcnow()
-            try:
-                outcome = await self.tools.call(params.function_name, params.arguments)
-            except asyncio.CancelledError:
-                if recorder is not None:
-                    recorder.call_done(_cancelled_call(params, started))
-                raise
-            properties = None
-        if recorder is not None:
-            recorder.call_done(
-                CallRecord(
-                    call_id=params.tool_call_id,
-                    name=params.function_name,
-                    arguments=dict(params.arguments) if params.arguments else {},
-                    result=outcome.result,
-                    status=outcome.status,
-                    error=outcome.error,
-                    started_at=outcome.started_at,
-                    duration_s=outcome.duration_s,
-                )
-            )
-        await params.result_callback(outcome.result, properties=properties)
 
     # -- the pipeline ----------------------------------------------------------
 
@@ -378,7 +293,7 @@ class Session:
             model = str(self._settings.get("model") or "")
             turn = Turn(
                 turn=self.log.next_turn_number(),
-                started_at=_utcnow(),
+                started_at=datetime.now(UTC),
                 user_text=text,
                 settings=dict(self._settings),
                 images=[
@@ -472,7 +387,7 @@ class Session:
             length = getattr(card, "max_context_length", None)
             if isinstance(length, int) and length > 0:
                 return length
-        except Exception:  # an endpoint without /models: fall back to what we know
+        except openai.APIError:  # an endpoint without /models: fall back to what we know
             pass
         return known_context_length(model)
 
@@ -513,11 +428,7 @@ class Session:
         recorder.finish("cancelled", "cancelled by the user")
         if self._worker is not None:
             await self._worker.queue_frame(InterruptionFrame())
-        calls = [task for task in self._calls_in_flight if not task.done()]
-        for task in calls:
-            task.cancel()
-        if calls:
-            await asyncio.wait(calls, timeout=1.0)
+        await self._tool_calls.cancel_in_flight()
 
     # -- the event loop --------------------------------------------------------
 
@@ -564,7 +475,7 @@ class Session:
             await self._worker.stop_when_done()
             try:
                 await asyncio.wait_for(asyncio.shield(self._runner_task), timeout=5)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 await self._worker.cancel(reason="session closed")
                 self._runner_task.cancel()
                 await asyncio.gather(self._runner_task, return_exceptions=True)
@@ -580,46 +491,14 @@ class Session:
         if self._own_loop is not None:
             self._own_loop.close()
 
-    async def __aenter__(self) -> Session:
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _utcnow() -> Any:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
-
-
-def _cancelled_call(params: FunctionCallParams, started: Any) -> CallRecord:
-    return CallRecord(
-        call_id=params.tool_call_id,
-        name=params.function_name,
-        arguments=dict(params.arguments) if params.arguments else {},
-        result=None,
-        status="cancelled",
-        error="cancelled with its turn",
-        started_at=started,
-        duration_s=(_utcnow() - started).total_seconds(),
-    )
-
-
-def _announce_local(base_url: str) -> None:
-    global _announced_local
-    if _announced_local:
-        return
-    _announced_local = True
-    print(
-        f"mistral_nb: no MISTRAL_API_KEY set, so this session talks to the built-in offline "
-        f"endpoint (LocalMistral, {base_url}). Set MISTRAL_API_KEY to talk to Mistral.",
-        file=sys.stderr,
-    )
-

@@ -215,9 +215,9 @@ async def test_send_after_close_raises_and_keeps_the_log(local):
 
 
 async def test_no_key_runs_against_the_local_endpoint_and_says_so(capsys):
-    import mistral_nb._session as session_module
+    import mistral_nb._connection as connection
 
-    session_module._announced_local = False
+    connection._announced_local = False
     async with mnb.Session() as session:
         turn = await session.send("Hello offline world")
         assert session.local is not None

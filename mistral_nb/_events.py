@@ -1,0 +1,52 @@
+"""What a session tells its listeners (panels, notebooks) as turns run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._turn import CallRecord, Turn
+
+__all__ = ["Listeners", "SessionEvent"]
+
+_log = logging.getLogger("mistral_nb")
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """Something that happened in a session; see :meth:`Session.subscribe`.
+
+    ``kind`` is "turn_started", "token" (``text``), "call" (``call``, a finished
+    tool call), "turn_ended", "settings" (``settings``) or "warning" (``text``).
+    """
+
+    kind: str
+    turn: Turn | None = None
+    text: str | None = None
+    call: CallRecord | None = None
+    settings: dict[str, Any] | None = None
+
+
+class Listeners:
+    """Callbacks for session events; one that raises is logged and skipped."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[SessionEvent], None]] = []
+
+    def subscribe(self, listener: Callable[[SessionEvent], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def emit(self, event: SessionEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a panel's bug must not break the conversation
+                _log.exception("mistral_nb: a session listener failed on %s", event.kind)
