@@ -14,6 +14,7 @@ import datetime as dt
 import inspect
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -150,13 +151,13 @@ async def _run(
         try:
             value = fn(*args, **kwargs)
             return await value if inspect.isawaitable(value) else value
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the model, not raised here
             return _Raised(exc)
     value = await _in_thread(spec.name, fn, args, kwargs)
     if inspect.isawaitable(value):  # a sync function that returned a coroutine
         try:
             return await value
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the model, not raised here
             return _Raised(exc)
     return value
 
@@ -205,6 +206,13 @@ def _parse_arguments(arguments: Any) -> dict[str, Any] | str:
             arguments = json.loads(arguments)
         except json.JSONDecodeError as exc:
             return f"the arguments are not valid JSON ({exc})"
+        # Valid JSON that json.loads still refuses; its own messages speak to a Python
+        # programmer (sys.set_int_max_str_digits), so say what is wrong with the text.
+        except RecursionError:
+            return "the arguments are nested too deeply to read"
+        except ValueError:
+            limit = sys.get_int_max_str_digits()
+            return f"the arguments hold an integer of more than {limit} digits"
     if isinstance(arguments, Mapping):
         return dict(arguments)
     return f"the arguments must be a JSON object of named values, not {type(arguments).__name__}"

@@ -320,6 +320,17 @@ async def test_nested_problems_have_a_path(registry, calls):
         ("[1, 2]", "the arguments must be a JSON object of named values, not list"),
         (42, "the arguments must be a JSON object of named values, not int"),
         (b"\xff", "the arguments are not UTF-8 text"),
+        # Valid JSON that json.loads refuses, with RecursionError and ValueError.
+        pytest.param(
+            '{"city": ' + "[" * 5000 + "]" * 5000 + "}",
+            "the arguments are nested too deeply to read",
+            id="nested 5000 deep",
+        ),
+        pytest.param(
+            '{"city": ' + "9" * 5000 + "}",
+            "the arguments hold an integer of more than 4300 digits",
+            id="5000 digits",
+        ),
     ],
 )
 async def test_arguments_that_are_not_an_object_are_rejected(registry, calls, arguments, message):
