@@ -8,6 +8,8 @@ raises: a value it does not know becomes its ``repr``.
 Python value                           JSON-compatible value
 =====================================  ===============================================
 None, bool, int, str                   itself (subclasses become the plain type)
+int too long for ``json.dumps``        ``"<integer of 5001 digits>"`` (more digits than
+                                       ``sys.get_int_max_str_digits()``, 4300 by default)
 float                                  itself; NaN -> None, ±inf -> "Infinity"/"-Infinity"
 dict / Mapping                         dict; keys become strings (``1`` -> ``"1"``)
 list, tuple, set, frozenset, deque     list (sets sorted when their items sort)
@@ -51,6 +53,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "to_json_compatible"]
 #: Bytes up to this size are sent base64-encoded; above it only their size is sent.
 DEFAULT_MAX_BYTES = 1024
 
+
 def to_json_compatible(value: Any, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Return ``value`` as plain JSON data: dicts, lists, strings, numbers, bools, None.
 
@@ -89,7 +92,7 @@ class _Encoder:
         if isinstance(value, enum.Enum):
             return self._encode(value.value)
         if isinstance(value, int):
-            return int(value)
+            return _int(int(value))
         if isinstance(value, float):
             return _float(float(value))
         if isinstance(value, str):
@@ -164,7 +167,8 @@ class _Encoder:
         # the same as anywhere else.
         try:
             data = model.model_dump(warnings="none")
-        except Exception:  # a field serializer that fails: take the attributes as they are
+        # A field serializer may raise anything: take the attributes as they are.
+        except Exception:  # noqa: BLE001
             data = {name: getattr(model, name, None) for name in type(model).model_fields}
         return self._encode(data)
 
@@ -199,6 +203,22 @@ class _Encoder:
 _UNKNOWN = object()
 
 
+def _int(value: int) -> int | str:
+    # json.dumps writes an int with str(), which refuses more digits than
+    # sys.get_int_max_str_digits(): try the same conversion, and say what the number is.
+    # That limit is never under 640 digits, so the usual small int skips the conversion.
+    if value.bit_length() <= 2000:
+        return value
+    try:
+        str(value)
+    except ValueError:
+        digits = math.floor(value.bit_length() * math.log10(2)) + 1  # at most one too many
+        if abs(value) < 10 ** (digits - 1):
+            digits -= 1
+        return f"<{'negative ' if value < 0 else ''}integer of {digits} digits>"
+    return value
+
+
 def _float(value: float) -> float | str | None:
     if math.isnan(value):
         return None
@@ -219,5 +239,5 @@ def _is_default_index(index: Any, pandas: Any) -> bool:
 def _repr(value: Any) -> str:
     try:
         return repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a user's __repr__ may raise anything; never raise here
         return f"<{type(value).__qualname__} object (repr failed)>"

@@ -5,6 +5,7 @@ import datetime as dt
 import enum
 import json
 import math
+import sys
 import uuid
 from collections import OrderedDict, deque
 from decimal import Decimal
@@ -63,13 +64,20 @@ CASES = [
     (False, False),
     (0, 0),
     (2**70, 2**70),
+    (10**4300 - 1, 10**4300 - 1),  # the most digits json.dumps writes by default
+    (10**4300, "<integer of 4301 digits>"),
+    (1 - 10**5000, "<negative integer of 5000 digits>"),
+    ({10**5000: 1}, {"<integer of 5001 digits>": 1}),
     (1.5, 1.5),
     (float("nan"), None),
     (float("inf"), "Infinity"),
     (float("-inf"), "-Infinity"),
     ("héllo", "héllo"),
     ({"a": 1, "b": [1, 2]}, {"a": 1, "b": [1, 2]}),
-    ({1: "one", None: "none", True: "yes", 2.5: "x"}, {"1": "yes", "null": "none", "2.5": "x"}),
+    (  # True and 1 are one key: the later value wins
+        {1: "one", None: "none"} | {True: "yes", 2.5: "x"},
+        {"1": "yes", "null": "none", "2.5": "x"},
+    ),
     ({(1, 2): "pair", Color.RED: 1, WHEN.date(): 2}, {"[1, 2]": "pair", "red": 1, "2024-05-01": 2}),
     (OrderedDict(b=1, a=2), {"b": 1, "a": 2}),
     ([1, (2, 3)], [1, [2, 3]]),
@@ -174,6 +182,16 @@ def test_cycles_and_deep_nesting_do_not_crash():
     for _ in range(5000):
         deep = [deep]
     json.dumps(to_json_compatible(deep))
+
+
+def test_a_long_integer_follows_the_interpreters_digit_limit():
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        assert to_json_compatible(10**639) == 10**639
+        assert to_json_compatible(10**640) == "<integer of 641 digits>"
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def test_max_bytes_is_adjustable():
