@@ -511,13 +511,6 @@ def _nested(depth: int) -> bytes:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a deeply nested body gets 500 (RecursionError): from copy.deepcopy in "
-    "State.record at about 500 levels, from json.loads in _decode (outside any try) at about "
-    "1000; Mistral's FastAPI answers 422 json_invalid or a schema error",
-)
 @pytest.mark.parametrize("depth", [600, 5000])
 def test_deeply_nested_bodies_are_refused(client, depth):
     post_and_check(client, _nested(depth))

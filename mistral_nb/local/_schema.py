@@ -10,11 +10,24 @@ on ``role``, which puts the tag in ``loc`` after the index, as Mistral's server 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["ChatCompletionRequest", "SchemaError", "parse_request"]
+__all__ = [
+    "MAX_DEPTH",
+    "ChatCompletionRequest",
+    "SchemaError",
+    "load_body",
+    "parse_request",
+]
+
+MAX_DEPTH = 200
+"""The deepest nesting of arrays and objects a body may have. Mistral's limit is not on
+record (Python's json gives up near 1000 levels, pydantic's own JSON parser at 200). A
+deeper body is ``json_invalid``, so nothing downstream (the recorded copy, validation, the
+echo in a 422, a fault predicate) has to recurse that deep."""
 
 
 class _Strict(BaseModel):
@@ -186,6 +199,60 @@ def _detail(exc: ValidationError) -> list[dict[str, Any]]:
     return items
 
 
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _too_deep_at(text: str) -> int | None:
+    """Where ``text`` opens its ``MAX_DEPTH + 1``-th level, skipping brackets in strings.
+
+    Only run on text json.loads parsed (or parsed this deep), so every string before that
+    point is closed and the scan is linear.
+    """
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
+
+
+def _json_invalid(pos: int, error: str) -> SchemaError:
+    """FastAPI's answer to a body that is not JSON."""
+    item = {
+        "type": "json_invalid",
+        "loc": ["body", pos],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": error},
+    }
+    return SchemaError([item])
+
+
+def load_body(raw: bytes) -> Any:
+    """Decode a JSON body (UTF-8, -16 or -32, as json.loads takes bytes).
+
+    Raises:
+        SchemaError: ``json_invalid`` when it is not JSON or nests deeper than MAX_DEPTH.
+    """
+    body: Any = None
+    deep = False
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        body = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _json_invalid(getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))) from exc
+    except RecursionError:  # Python's json gives up near 1000 levels: found by the scan
+        deep = True
+    at = _too_deep_at(text)
+    if at is not None or deep:
+        raise _json_invalid(at or 0, f"Recursion limit exceeded: deeper than {MAX_DEPTH} levels")
+    return body
+
+
 def parse_request(raw: bytes) -> tuple[Any, ChatCompletionRequest]:
     """Decode and validate a request body.
 
@@ -195,22 +262,7 @@ def parse_request(raw: bytes) -> tuple[Any, ChatCompletionRequest]:
     Raises:
         SchemaError: with FastAPI's detail items (``json_invalid`` for bad JSON).
     """
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        pos = getattr(exc, "pos", 0)
-        msg = getattr(exc, "msg", str(exc))
-        raise SchemaError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ["body", pos],
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": msg},
-                }
-            ]
-        ) from exc
+    body = load_body(raw)
     try:
         return body, ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:

@@ -8,7 +8,6 @@ deterministic) -> stream faults -> answer, streamed or not.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +17,7 @@ from aiohttp import web
 from ._faults import GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan
 from ._replies import Rendered, deterministic_reply, render, reply_from_item
 from ._rules import Checked, check_request
-from ._schema import SchemaError, parse_request
+from ._schema import SchemaError, load_body, parse_request
 from ._state import Exchange, State
 from ._tokens import load_tokenizer, tokenizer_loaded
 from ._wire import (
@@ -64,11 +63,13 @@ def _json(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Re
 
 
 def _decode(raw: bytes) -> Any:
+    """The body to record: its JSON, else (not JSON, or nested too deep to copy and hand
+    to fault predicates safely) its text."""
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        return load_body(raw)
+    except SchemaError:
         return raw.decode("utf-8", errors="replace")
 
 
