@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -21,11 +22,20 @@ __all__ = [
 ]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as Mistral's server writes it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, as Mistral's server writes it, that UTF-8 can carry.
+
+    A lone surrogate (``"\\ud800"`` decodes to a str that UTF-8 cannot encode), which an
+    error message may echo, is written as its ``\\uXXXX`` escape: that decodes back to the
+    same string. Other text stays unescaped UTF-8, as Starlette writes it.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return text
 
 
 def error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
