@@ -171,16 +171,21 @@ def _unwrap(fn: Callable[..., Any]) -> tuple[Any, frozenset[str]]:
         return fn.__func__, frozenset()
     if inspect.isfunction(fn) or inspect.isbuiltin(fn):
         return fn, frozenset()
-    call = getattr(type(fn), "__call__", None)
+    call = _call_method(fn)
     if inspect.isfunction(call):
         return call, frozenset()
     return fn, frozenset()
 
 
+def _call_method(fn: Any) -> Any:
+    # The method its class defines, to compare with: not a callable() check.
+    return getattr(type(fn), "__call__", None)  # noqa: B004
+
+
 def _tool_name(fn: Any, target: Any, name: str | None) -> str:
     if name is None:
         name = getattr(target, "__name__", None)
-        if target is getattr(type(fn), "__call__", None):
+        if target is _call_method(fn):
             name = type(fn).__name__
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ToolError(
@@ -200,8 +205,8 @@ def _type_hints(target: Any, signature: inspect.Signature, tool: str) -> dict[st
         for param in signature.parameters.values():
             if isinstance(param.annotation, str):
                 try:
-                    eval(param.annotation, namespace)  # noqa: S307 - what get_type_hints does
-                except Exception:
+                    eval(param.annotation, namespace)  # what get_type_hints does
+                except Exception:  # noqa: BLE001 - evaluating an annotation may raise anything
                     raise ToolError(
                         f"the annotation {param.annotation!r} of parameter '{param.name}' of "
                         f"{tool} cannot be resolved ({type(exc).__name__}: {exc}); define the "
@@ -379,7 +384,7 @@ def _docstring(fn: Any, target: Any) -> str | None:
     # Only docstrings written for this callable: inspect.getdoc would inherit
     # object.__call__'s "Call self as a function." for a callable object.
     doc = getattr(target, "__doc__", None)
-    if not doc and target is getattr(type(fn), "__call__", None):
+    if not doc and target is _call_method(fn):
         doc = type(fn).__doc__
     return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
 
