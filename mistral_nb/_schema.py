@@ -32,11 +32,10 @@ import docstring_parser
 import pydantic
 from pydantic import errors
 from pydantic.fields import FieldInfo
-from pydantic.json_schema import GenerateJsonSchema
 
 from ._errors import ToolError
 from ._tool_results import to_json_compatible
-from ._tool_types import pydantic_compatible, type_label
+from ._tool_types import draft7, pydantic_compatible, pydantic_json_schema, type_label
 
 __all__ = ["FunctionSpec", "ParameterSpec", "describe_function"]
 
@@ -254,8 +253,7 @@ def _parameter(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
-            raw = adapter.json_schema(schema_generator=_Draft7Schema)
+            raw = pydantic_json_schema(annotation)
     except errors.PydanticInvalidForJsonSchema as exc:
         raise ToolError(
             f"{where} has type {label}, which cannot be described in JSON Schema for the "
@@ -283,7 +281,7 @@ def _parameter(
             tool=tool,
             parameter=param.name,
         ) from exc
-    schema = _draft7(raw, tool, param.name)
+    schema = draft7(raw, tool, param.name)
     if doc and not _field_description(annotation):
         schema["description"] = doc.strip()
     if param.default is not inspect.Parameter.empty:
@@ -313,54 +311,6 @@ def _arguments_model(tool: str, parameters: list[ParameterSpec]) -> type[pydanti
             f"{tool}_arguments", __config__=config, **fields
         )
     return model
-
-
-class _Draft7Schema(GenerateJsonSchema):
-    """pydantic's generator, with tuples in Draft 7 form."""
-
-    def tuple_schema(self, schema: Any) -> dict[str, Any]:
-        result = super().tuple_schema(schema)
-        if "prefixItems" in result:
-            result["items"] = result.pop("prefixItems")
-        return result
-
-
-def _draft7(schema: dict[str, Any], tool: str, parameter: str) -> dict[str, Any]:
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any, stack: tuple[str, ...]) -> Any:
-        if not isinstance(node, dict):
-            return node
-        node = dict(node)
-        ref = node.pop("$ref", None)
-        if ref is not None:
-            key = ref.rsplit("/", 1)[-1]
-            if key in stack:
-                raise ToolError(
-                    f"parameter '{parameter}' of {tool} uses the recursive type {key}, which "
-                    "cannot be written out for Mistral (a tool schema cannot refer to itself); "
-                    "use a fixed nesting depth instead",
-                    tool=tool,
-                    parameter=parameter,
-                )
-            node = {**walk(defs[key], (*stack, key)), **node}
-        node.pop("title", None)
-        node.pop("discriminator", None)
-        for keyword in ("properties", "patternProperties", "definitions"):
-            if isinstance(node.get(keyword), dict):
-                node[keyword] = {k: walk(v, stack) for k, v in node[keyword].items()}
-        for keyword in ("anyOf", "oneOf", "allOf", "items"):
-            if isinstance(node.get(keyword), list):
-                node[keyword] = [walk(v, stack) for v in node[keyword]]
-        for keyword in (
-            "items", "additionalProperties", "additionalItems", "not", "contains",
-            "propertyNames", "if", "then", "else",
-        ):  # fmt: skip
-            if isinstance(node.get(keyword), dict):
-                node[keyword] = walk(node[keyword], stack)
-        return node
-
-    return walk(schema, ())
 
 
 _NO_DEFAULT = object()

@@ -1,4 +1,5 @@
-"""Helpers on type annotations: a readable label, and pydantic-friendly TypedDicts."""
+"""Helpers on type annotations: a readable label, pydantic-friendly TypedDicts, and the
+Draft 7 JSON Schema of a parameter."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import pydantic
 import typing_extensions
+from pydantic.json_schema import GenerateJsonSchema
 
 from ._errors import ToolError
 
-__all__ = ["pydantic_compatible", "type_label"]
+__all__ = ["draft7", "pydantic_compatible", "pydantic_json_schema", "type_label"]
 
 
 def pydantic_compatible(annotation: Any, tool: str, parameter: str) -> Any:
@@ -98,3 +101,59 @@ def type_label(tp: Any) -> str:
     if isinstance(tp, type):
         return tp.__name__
     return repr(tp).replace("typing.", "")
+
+
+def pydantic_json_schema(annotation: Any) -> dict[str, Any]:
+    """pydantic's JSON Schema of ``annotation``. Raises pydantic's errors."""
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+    return adapter.json_schema(schema_generator=_Draft7Schema)
+
+
+class _Draft7Schema(GenerateJsonSchema):
+    """pydantic's generator, with tuples in Draft 7 form."""
+
+    def tuple_schema(self, schema: Any) -> dict[str, Any]:
+        result = super().tuple_schema(schema)
+        if "prefixItems" in result:
+            result["items"] = result.pop("prefixItems")
+        return result
+
+
+def draft7(schema: dict[str, Any], tool: str, parameter: str) -> dict[str, Any]:
+    """pydantic's schema in the form Mistral and mistral-common accept: ``$ref`` inlined
+    (a recursive one is a :class:`ToolError`), no ``title`` or ``discriminator``."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any, stack: tuple[str, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        ref = node.pop("$ref", None)
+        if ref is not None:
+            key = ref.rsplit("/", 1)[-1]
+            if key in stack:
+                raise ToolError(
+                    f"parameter '{parameter}' of {tool} uses the recursive type {key}, which "
+                    "cannot be written out for Mistral (a tool schema cannot refer to itself); "
+                    "use a fixed nesting depth instead",
+                    tool=tool,
+                    parameter=parameter,
+                )
+            node = {**walk(defs[key], (*stack, key)), **node}
+        node.pop("title", None)
+        node.pop("discriminator", None)
+        for keyword in ("properties", "patternProperties", "definitions"):
+            if isinstance(node.get(keyword), dict):
+                node[keyword] = {k: walk(v, stack) for k, v in node[keyword].items()}
+        for keyword in ("anyOf", "oneOf", "allOf", "items"):
+            if isinstance(node.get(keyword), list):
+                node[keyword] = [walk(v, stack) for v in node[keyword]]
+        for keyword in (
+            "items", "additionalProperties", "additionalItems", "not", "contains",
+            "propertyNames", "if", "then", "else",
+        ):  # fmt: skip
+            if isinstance(node.get(keyword), dict):
+                node[keyword] = walk(node[keyword], stack)
+        return node
+
+    return walk(schema, ())
