@@ -551,13 +551,6 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: a 422 echoes a NaN or infinite input as a bare NaN / Infinity token "
-    "(json.dumps allow_nan=True in _wire.dumps), which strict JSON parsers (JavaScript, Go, "
-    "serde) refuse; Starlette's JSONResponse would not write it either",
-)
 def test_error_bodies_are_strict_json(client):
     raw = b'{"model": "mistral-small-latest", "messages": [], "temperature": NaN}'
     response = client.post("/chat/completions", content=raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -26,16 +27,35 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as Mistral's server writes it, that UTF-8 can carry.
+    """Compact JSON, as Mistral's server writes it, that strict parsers accept.
 
-    A lone surrogate (``"\\ud800"`` decodes to a str that UTF-8 cannot encode), which an
-    error message may echo, is written as its ``\\uXXXX`` escape: that decodes back to the
-    same string. Other text stays unescaped UTF-8, as Starlette writes it.
+    Two inputs a request can carry are not JSON as Python's json writes them, and a 422
+    echoes them back:
+
+    * NaN and infinities (json.loads takes the bare ``NaN`` / ``Infinity`` tokens) are
+      written as null, as pydantic and JavaScript's JSON.stringify write them;
+    * a lone surrogate (``"\\ud800"`` decodes to a str that UTF-8 cannot encode) is
+      written as its ``\\uXXXX`` escape, which decodes back to the same string. Other
+      text stays unescaped UTF-8, as Starlette writes it.
     """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere
+        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"))
     if _SURROGATE.search(text):
         text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return text
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
