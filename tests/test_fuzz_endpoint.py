@@ -528,15 +528,6 @@ def test_lone_surrogates_are_refused(client, raw):
     post_and_check(client, raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: Image.open in local/_images.inspect_image raises DecompressionBombError "
-    "(past 2x PIL.Image.MAX_IMAGE_PIXELS) which only UnidentifiedImageError/OSError are "
-    "caught for: 500 instead of the 400 'above the 10000x10000 maximum resolution'; and "
-    "past 1x it warns DecompressionBombWarning from the server thread, a 500 under -W error "
-    "for a 9999x9999 image Mistral accepts",
-)
 @pytest.mark.parametrize("size", [(20_000, 20_000), (9_999, 9_999)], ids=["20000", "9999"])
 def test_images_past_pillows_bomb_limit_are_answered(client, size):
     url = "data:image/png;base64," + base64.b64encode(_with_dimensions(IMAGES[0], *size)).decode()
