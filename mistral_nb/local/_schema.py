@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_N",
     "ChatCompletionRequest",
     "SchemaError",
     "load_body",
@@ -28,6 +29,10 @@ MAX_DEPTH = 200
 record (Python's json gives up near 1000 levels, pydantic's own JSON parser at 200). A
 deeper body is ``json_invalid``, so nothing downstream (the recorded copy, validation, the
 echo in a 422, a fault predicate) has to recurse that deep."""
+
+MAX_N = 128
+"""The most choices one request may ask for. Mistral documents no limit; 128 is OpenAI's,
+and it keeps an answer small enough to build on the event loop without stalling it."""
 
 
 class _Strict(BaseModel):
@@ -154,7 +159,7 @@ class ChatCompletionRequest(_Strict):
     tool_choice: ToolChoice | Literal["auto", "none", "any", "required"] = "auto"
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
-    n: Annotated[int, Field(ge=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=MAX_N)] | None = None
     prediction: Prediction | None = None
     parallel_tool_calls: bool = True
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
