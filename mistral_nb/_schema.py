@@ -10,7 +10,8 @@ acceptable to Mistral and to mistral-common, which check tools against Draft 7:
 - pydantic's ``title`` noise and OpenAPI's ``discriminator`` are dropped.
 
 The same annotations build a pydantic model that validates and coerces the model's
-arguments before a call, so the schema the model sees and the check it meets agree.
+arguments before a call, so the schema the model sees and the check it meets agree: it
+refuses extra keys, and the schema says ``"additionalProperties": false`` wherever it does.
 Anything that cannot work fails here, at registration, with a :class:`ToolError`
 naming the parameter and the fix.
 """
@@ -35,7 +36,13 @@ from pydantic.fields import FieldInfo
 
 from ._errors import ToolError
 from ._tool_results import to_json_compatible
-from ._tool_types import draft7, pydantic_compatible, pydantic_json_schema, type_label
+from ._tool_types import (
+    ARGUMENTS_CONFIG,
+    draft7,
+    pydantic_compatible,
+    pydantic_json_schema,
+    type_label,
+)
 
 __all__ = ["FunctionSpec", "ParameterSpec", "describe_function"]
 
@@ -91,6 +98,7 @@ class FunctionSpec:
             "type": "object",
             "properties": {p.name: copy.deepcopy(p.schema) for p in self.parameters},
             "required": [p.name for p in self.parameters if p.required],
+            "additionalProperties": False,  # the arguments model forbids extra keys
         }
 
     def bind(self, arguments: pydantic.BaseModel) -> tuple[list[Any], dict[str, Any]]:
@@ -304,11 +312,10 @@ def _arguments_model(tool: str, parameters: list[ParameterSpec]) -> type[pydanti
     for i, p in enumerate(parameters):
         default = ... if p.required else p.default
         fields[f"p{i}"] = (p.annotation, pydantic.Field(default, alias=p.name))
-    config = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
-            f"{tool}_arguments", __config__=config, **fields
+            f"{tool}_arguments", __config__=ARGUMENTS_CONFIG, **fields
         )
     return model
 

@@ -1,5 +1,5 @@
 """Helpers on type annotations: a readable label, pydantic-friendly TypedDicts, and the
-Draft 7 JSON Schema of a parameter."""
+Draft 7 JSON Schema of a parameter, written the way the arguments model validates it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from ._errors import ToolError
 
-__all__ = ["draft7", "pydantic_compatible", "pydantic_json_schema", "type_label"]
+__all__ = [
+    "ARGUMENTS_CONFIG",
+    "draft7",
+    "pydantic_compatible",
+    "pydantic_json_schema",
+    "type_label",
+]
+
+#: The arguments model's config. Nested TypedDicts and stdlib dataclasses inherit it from
+#: the model, so they refuse extra keys too: each parameter's schema is written under it.
+ARGUMENTS_CONFIG = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 def pydantic_compatible(annotation: Any, tool: str, parameter: str) -> Any:
@@ -104,13 +114,27 @@ def type_label(tp: Any) -> str:
 
 
 def pydantic_json_schema(annotation: Any) -> dict[str, Any]:
-    """pydantic's JSON Schema of ``annotation``. Raises pydantic's errors."""
-    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
-    return adapter.json_schema(schema_generator=_Draft7Schema)
+    """pydantic's JSON Schema of ``annotation`` as a field under :data:`ARGUMENTS_CONFIG`.
+
+    Not a bare TypeAdapter: what nested types inherit from the config (extra keys
+    refused) shows in the schema as it does in the validator. Raises pydantic's errors.
+    """
+    holder = pydantic.create_model("holder", __config__=ARGUMENTS_CONFIG, x=annotation)
+    wrapped = holder.model_json_schema(schema_generator=_Draft7Schema)
+    (field,) = wrapped["properties"].values()
+    return {**field, "$defs": wrapped.get("$defs", {})}
 
 
 class _Draft7Schema(GenerateJsonSchema):
-    """pydantic's generator, with tuples in Draft 7 form."""
+    """pydantic's generator, with tuples in Draft 7 form and every closed dataclass marked."""
+
+    def dataclass_schema(self, schema: Any) -> dict[str, Any]:
+        # pydantic takes a dataclass's extra rule from the class alone, but a stdlib
+        # dataclass validates with the enclosing model's config, which the core schema holds.
+        result = super().dataclass_schema(schema)
+        if schema.get("config", {}).get("extra_fields_behavior") == "forbid":
+            result.setdefault("additionalProperties", False)
+        return result
 
     def tuple_schema(self, schema: Any) -> dict[str, Any]:
         result = super().tuple_schema(schema)

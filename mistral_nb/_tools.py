@@ -29,13 +29,14 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+
 from ._errors import ToolError
 from ._schema import FunctionSpec, describe_function
 from ._tool_calls import PendingCall, ToolOutcome, ToolStatus
 
 if TYPE_CHECKING:
     import pandas
-    from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
     from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 
 __all__ = ["DEFAULT_TIMEOUT", "Tool", "ToolOutcome", "ToolRegistry", "ToolStatus"]
@@ -97,20 +98,24 @@ class Tool:
 
     @property
     def schema(self) -> FunctionSchema:
-        """The tool as a pipecat ``FunctionSchema``."""
-        from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-
-        parameters = self.parameters
-        return FunctionSchema(
-            name=self.name,
-            description=self.description,
-            properties=parameters["properties"],
-            required=parameters["required"],
-        )
+        """The tool as a pipecat ``FunctionSchema`` that sends all of :attr:`parameters`."""
+        return _FunctionSchema(self.name, self.description, self.parameters)
 
     def __repr__(self) -> str:
         state = "enabled" if self._enabled else "disabled"
         return f"<Tool {self.name}({self.signature}) {state}>"
+
+
+class _FunctionSchema(FunctionSchema):
+    # pipecat writes parameters as type, properties and required only: it would drop
+    # "additionalProperties": false, and tell the model that extra arguments are fine.
+
+    def __init__(self, name: str, description: str, parameters: dict[str, Any]) -> None:
+        super().__init__(name, description, parameters["properties"], parameters["required"])
+        self._parameters = parameters
+
+    def to_default_dict(self) -> dict[str, Any]:
+        return {**super().to_default_dict(), "parameters": self._parameters}
 
 
 class ToolRegistry:

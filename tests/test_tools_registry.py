@@ -10,6 +10,7 @@ from typing import Literal
 import pytest
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.adapters.llm.services.mistral_adapter import MistralLLMAdapter
 from pydantic import BaseModel
 
 from mistral_nb._errors import MistralNBError, ToolError
@@ -287,7 +288,8 @@ def test_the_same_function_again_replaces_it_like_a_rerun_notebook_cell(registry
     registry.disable("add")
     # Running the cell that defines add() again: a new function, same module and name.
     namespace = {"__name__": add.__module__}
-    exec("def add(a: int, b: int, c: int = 0) -> int:\n    return a + b + c", namespace)
+    cell = "def add(a: int, b: int, c: int = 0) -> int:\n    return a + b + c"
+    exec(cell, namespace)  # noqa: S102 - what running the cell does
     rerun = namespace["add"]
     registry.register(rerun)
     assert registry["add"].fn is rerun
@@ -329,16 +331,21 @@ def test_enable_disable_and_the_tools_schema(registry):
     assert not registry["get_weather"].enabled
     schema = registry.to_tools_schema()
     assert isinstance(schema, ToolsSchema)
-    assert [type(s) for s in schema.standard_tools] == [FunctionSchema]
-    assert schema.standard_tools[0].to_default_dict() == {
+    assert [isinstance(s, FunctionSchema) for s in schema.standard_tools] == [True]
+    function = {
         "name": "add",
         "description": "Add two integers.",
         "parameters": {
             "type": "object",
             "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
             "required": ["a", "b"],
+            "additionalProperties": False,  # pipecat's own FunctionSchema would drop it
         },
     }
+    assert schema.standard_tools[0].to_default_dict() == function
+    # What the Mistral service sends: the same, through pipecat's adapter.
+    sent = MistralLLMAdapter().to_provider_tools_format(schema)
+    assert sent == [{"type": "function", "function": function}]
     registry.enable("get_weather")
     assert [s.name for s in registry.to_tools_schema().standard_tools] == ["get_weather", "add"]
     registry.disable("get_weather")

@@ -180,12 +180,15 @@ CASES = [
     (f_date, {"type": "string", "format": "date"}),
     (f_annotated, {"type": "integer", "description": "How many.", "minimum": 1, "maximum": 10}),
     (f_annotated_str, {"type": "string", "minLength": 1, "maxLength": 5}),
+    # A stdlib dataclass or TypedDict refuses extra keys under the arguments model's config,
+    # and its schema says so; a BaseModel keeps its own config (ADDRESS ignores extras).
     (
         f_dataclass,
         {
             "type": "object",
             "properties": {"x": {"type": "number"}, "y": {"type": "number", "default": 0.0}},
             "required": ["x"],
+            "additionalProperties": False,
         },
     ),
     (
@@ -195,11 +198,16 @@ CASES = [
             "type": "object",
             "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
             "required": ["title"],
+            "additionalProperties": False,
         },
     ),
     (
         f_typeddict_total_false,
-        {"type": "object", "properties": {"verbose": {"type": "boolean"}}},
+        {
+            "type": "object",
+            "properties": {"verbose": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
     ),
     (
         f_typeddict_ext,
@@ -207,6 +215,7 @@ CASES = [
             "type": "object",
             "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
             "required": ["title"],
+            "additionalProperties": False,
         },
     ),
     (f_list_of_model, {"type": "array", "items": ADDRESS}),
@@ -225,7 +234,12 @@ CASES = [
 
 @pytest.mark.parametrize(("fn", "expected"), CASES, ids=[fn.__name__ for fn, _ in CASES])
 def test_each_type_form_gives_its_exact_schema(fn, expected):
-    assert parameters_of(fn) == {"type": "object", "properties": {"x": expected}, "required": ["x"]}
+    assert parameters_of(fn) == {
+        "type": "object",
+        "properties": {"x": expected},
+        "required": ["x"],
+        "additionalProperties": False,
+    }
 
 
 def test_nested_models_are_inlined_without_refs_or_titles():
@@ -264,6 +278,7 @@ def test_defaults_make_parameters_optional_and_show_up():
             "tags": {"type": "array", "items": {"type": "string"}, "default": ["a", "b"]},
         },
         "required": ["city"],
+        "additionalProperties": False,
     }
 
 
@@ -272,14 +287,24 @@ def test_a_default_with_no_json_form_is_left_out_but_still_optional():
 
     def f(x: Any = sentinel) -> None: ...
 
-    assert parameters_of(f) == {"type": "object", "properties": {"x": {}}, "required": []}
+    assert parameters_of(f) == {
+        "type": "object",
+        "properties": {"x": {}},
+        "required": [],
+        "additionalProperties": False,
+    }
 
 
 def test_no_parameters():
     def now() -> str:
         """The time."""
 
-    assert parameters_of(now) == {"type": "object", "properties": {}, "required": []}
+    assert parameters_of(now) == {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": False,
+    }
 
 
 # -- every schema is valid for jsonschema Draft 7, mistral-common and the tokenizer ----
@@ -441,6 +466,7 @@ def test_bound_method_drops_self():
         "type": "object",
         "properties": {"city": {"type": "string", "description": "The city."}},
         "required": ["city"],
+        "additionalProperties": False,
     }
 
 
@@ -460,6 +486,7 @@ def test_partial_hides_the_arguments_it_fixes():
         "type": "object",
         "properties": {"value": {"type": "number"}},
         "required": ["value"],
+        "additionalProperties": False,
     }
     assert registry["double"].parameters == expected
     assert registry["triple"].parameters == expected
