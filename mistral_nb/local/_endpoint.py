@@ -273,7 +273,8 @@ class LocalMistral:
     @property
     def requests(self) -> list[Any]:
         """The JSON bodies received at /v1/chat/completions, in order, rejected ones included
-        (the raw text for a body that is not JSON). A copy, safe to keep."""
+        (the raw text for a body that is not JSON or nests deeper than 200 levels). A copy,
+        safe to keep."""
         return self._state.snapshot_requests()
 
     @property

@@ -32,7 +32,8 @@ class Exchange:
         method: ``GET`` or ``POST``...
         path: The URL path, e.g. ``/v1/chat/completions``.
         headers: The request headers, without ``Authorization`` (nor cookies).
-        body: The decoded JSON body; the raw text when it is not JSON; None when empty.
+        body: The decoded JSON body; the raw text when it is not JSON (or nests deeper
+            than 200 levels, which is answered json_invalid); None when empty.
         status: The HTTP status sent, None while pending or when no answer was sent.
         number: For ``POST /v1/chat/completions``, the 1-based request number that
             ``Fault(on=...)`` counts; None for other paths.
