@@ -130,7 +130,7 @@ class PendingCall:
             return self.outcome("timeout", {"error": error, "status": "timeout"}, error)
         if isinstance(value, _Raised):
             exc = value.exception
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {_describe(exc)}"
             result = {"error": f"{spec.name} raised {error}", "status": "error"}
             return self.outcome("error", result, error, exc)
         result = to_json_compatible(value)
@@ -256,3 +256,11 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(arguments)"
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception's message, even when ``str()`` itself fails (a tool's odd exception)."""
+    try:
+        return str(exc)
+    except Exception as failure:  # noqa: BLE001 - the tool's error must still reach the model
+        return f"<message unavailable: {type(failure).__name__}>"

@@ -493,3 +493,17 @@ async def test_valid_arguments_always_reach_the_function(registry, a, b, as_text
     outcome = await registry.call("add", arguments)
     assert outcome.status == "ok"
     assert outcome.result == (a + b if a + b else {"result": 0})
+
+
+async def test_a_tool_error_whose_message_cannot_be_written_is_still_an_error_outcome():
+    registry = ToolRegistry()
+
+    @registry.register
+    def odd() -> None:
+        """Raise an exception whose str() fails (an int too long to print)."""
+        raise ValueError(10**5000)
+
+    outcome = await registry.call("odd", {})
+    assert outcome.status == "error"
+    assert outcome.error.startswith("ValueError: <message unavailable")
+    json.dumps(outcome.to_dict())
