@@ -24,36 +24,18 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import struct
 import zlib
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
+from fuzzing import SCALE, fuzz
+from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 from PIL import Image
 
 import mistral_nb as mnb
-
-SCALE = float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))
-
-
-def fuzz(max_examples: int) -> settings:
-    """Deterministic, database-less settings: the same examples on every run and in CI.
-
-    MISTRAL_NB_FUZZ_SCALE=50 runs fifty times as many examples, for a longer hunt.
-    """
-    return settings(
-        max_examples=int(max_examples * SCALE),
-        database=None,
-        derandomize=True,
-        deadline=timedelta(seconds=10),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 pytestmark = pytest.mark.timeout(90 * SCALE)
 
@@ -203,13 +185,13 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
-@fuzz(150)
+@fuzz(150, deadline_s=10)
 @given(raw=st.binary(max_size=512))
 def test_random_bytes(client, raw):
     post_and_check(client, raw)
 
 
-@fuzz(200)
+@fuzz(200, deadline_s=10)
 @given(value=json_values)
 def test_random_json(client, value):
     post_and_check(client, _dumps(value))
@@ -484,19 +466,19 @@ def mutated_bodies(draw: st.DrawFn) -> bytes:
     return raw
 
 
-@fuzz(150)
+@fuzz(150, deadline_s=10)
 @given(body=valid_requests)
 def test_valid_requests(client, body):
     post_and_check(client, _dumps(body))
 
 
-@fuzz(500)
+@fuzz(500, deadline_s=10)
 @given(raw=mutated_bodies())
 def test_mutated_requests(client, raw):
     post_and_check(client, raw)
 
 
-@fuzz(100)
+@fuzz(100, deadline_s=10)
 @given(url=image_urls(), model=st.sampled_from([MODEL, "mistral-large-2411"]), stream=st.booleans())
 def test_images(client, url, model, stream):
     content = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": url}]

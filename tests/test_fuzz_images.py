@@ -16,37 +16,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import random
 import struct
 import zlib
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from fuzzing import SCALE, fuzz
+from hypothesis import event, given
 from hypothesis import strategies as st
 from PIL import Image
 
 import mistral_nb as mnb
 from mistral_nb._images import DEFAULT_MAX_SIDE, SUPPORTED_FORMATS
-
-SCALE = float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))
-
-
-def fuzz(max_examples: int) -> settings:
-    """Deterministic, database-less settings: the same examples on every run and in CI.
-
-    MISTRAL_NB_FUZZ_SCALE=50 runs fifty times as many examples, for a longer hunt.
-    """
-    return settings(
-        max_examples=int(max_examples * SCALE),
-        database=None,
-        derandomize=True,
-        deadline=timedelta(seconds=5),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 pytestmark = pytest.mark.timeout(60 * SCALE)
 

@@ -18,35 +18,17 @@ import asyncio
 import dataclasses
 import json
 import math
-import os
 import types
 import typing
-from datetime import timedelta
 from typing import Any, Literal, NotRequired, TypedDict, Union, get_args, get_origin
 
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
+from fuzzing import SCALE, fuzz
+from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import mistral_nb as mnb
-
-SCALE = float(os.environ.get("MISTRAL_NB_FUZZ_SCALE", "1"))
-
-
-def fuzz(max_examples: int) -> settings:
-    """Deterministic, database-less settings: the same examples on every run and in CI.
-
-    MISTRAL_NB_FUZZ_SCALE=50 runs fifty times as many examples, for a longer hunt.
-    """
-    return settings(
-        max_examples=int(max_examples * SCALE),
-        database=None,
-        derandomize=True,
-        deadline=timedelta(seconds=5),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 pytestmark = pytest.mark.timeout(60 * SCALE)
 

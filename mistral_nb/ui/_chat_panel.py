@@ -18,7 +18,7 @@ from .._images import PreparedImage
 from .._session import Session, SessionEvent
 from .._turn import Turn
 from ._image_upload import ImageUpload
-from ._status import StatusLine, close_children, guarded, run_guarded, schedule
+from ._status import StatusLine, guarded, release, run_guarded, schedule
 from ._transcript import Throttle, TranscriptView
 
 __all__ = ["ChatPanel"]
@@ -212,10 +212,6 @@ class ChatPanel(VBox):
 
     def close(self) -> None:
         """Stop following the session, and close the widgets (a running turn goes on)."""
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            self._unsubscribe = None
-            run_guarded(self.status, unsubscribe)
         throttle = getattr(self, "_throttle", None)
         if throttle is not None:
             throttle.cancel()
@@ -223,5 +219,5 @@ class ChatPanel(VBox):
             # Not ours to close: take it out before closing the rest.
             kept = [c for c in getattr(self, "children", ()) if c is not self.image_upload]
             self.children = kept
-        close_children(self)
+        release(self)
         super().close()

@@ -21,7 +21,7 @@ from PIL import Image as PILImage
 from .._errors import ImageError
 from .._images import MAX_IMAGES_PER_REQUEST, PreparedImage, prepare_image
 from .._session import Session, SessionEvent
-from ._status import StatusLine, close_children, guarded, run_guarded, schedule
+from ._status import StatusLine, close_children, guarded, release, run_guarded, schedule
 
 __all__ = ["ImageUpload"]
 
@@ -203,9 +203,5 @@ class ImageUpload(VBox):
 
     def close(self) -> None:
         """Stop following the session's model, and close the widgets."""
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            self._unsubscribe = None
-            run_guarded(self.status, unsubscribe)
-        close_children(self)
+        release(self)
         super().close()

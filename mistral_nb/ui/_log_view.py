@@ -13,7 +13,7 @@ import pandas as pd
 from ipywidgets import HTML, Button, Dropdown, HBox, Layout, Text, VBox
 
 from .._session import Session, SessionEvent
-from ._status import StatusLine, close_children, guarded, run_guarded, schedule
+from ._status import StatusLine, guarded, release, schedule
 from ._tools_panel import shorten
 
 __all__ = ["LogView"]
@@ -190,9 +190,5 @@ class LogView(VBox):
 
     def close(self) -> None:
         """Stop following the session, and close the widgets."""
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            self._unsubscribe = None
-            run_guarded(self.status, unsubscribe)
-        close_children(self)
+        release(self)
         super().close()

@@ -31,7 +31,7 @@ from ipywidgets import (
 
 from .._session import Session, SessionEvent
 from .._settings import SETTINGS
-from ._status import StatusLine, close_children, guarded, run_guarded
+from ._status import StatusLine, guarded, release
 
 __all__ = ["MODELS", "SettingsPanel"]
 
@@ -279,9 +279,5 @@ class SettingsPanel(VBox):
 
     def close(self) -> None:
         """Stop following the session, and close the widgets."""
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            self._unsubscribe = None
-            run_guarded(self.status, unsubscribe)
-        close_children(self)
+        release(self)
         super().close()

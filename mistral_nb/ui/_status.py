@@ -154,3 +154,13 @@ def close_children(box: Widget) -> None:
     for child in getattr(box, "children", ()):
         close_children(child)
         child.close()
+
+
+def release(panel: Widget) -> None:
+    """Unsubscribe a panel from its session (errors go to its status line) and close
+    every widget below it; the panel's own ``close`` then closes the panel itself."""
+    unsubscribe = getattr(panel, "_unsubscribe", None)
+    if unsubscribe is not None:
+        panel._unsubscribe = None  # type: ignore[attr-defined]
+        run_guarded(panel.status, unsubscribe)  # type: ignore[attr-defined]
+    close_children(panel)
