@@ -38,8 +38,18 @@ def free_port() -> int:
 def start_server(reply_tokens: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mistral_nb.cli", "serve", "--port", str(port),
-         "--api-key", KEY, "--reply-tokens", str(reply_tokens)],
+        [
+            sys.executable,
+            "-m",
+            "mistral_nb.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--api-key",
+            KEY,
+            "--reply-tokens",
+            str(reply_tokens),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -47,7 +57,9 @@ def start_server(reply_tokens: int) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base_url}/models", headers={"Authorization": f"Bearer {KEY}"}).is_success:
+            if httpx.get(
+                f"{base_url}/models", headers={"Authorization": f"Bearer {KEY}"}
+            ).is_success:
                 return process, base_url
         except httpx.TransportError:
             time.sleep(0.1)
@@ -106,7 +118,9 @@ async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
     worker = PipelineWorker(
         Pipeline([pair.user(), llm, pair.assistant()]),
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        observers=[tap], idle_timeout_secs=None, enable_rtvi=False,
+        observers=[tap],
+        idle_timeout_secs=None,
+        enable_rtvi=False,
     )
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
@@ -115,8 +129,12 @@ async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
     for n in range(turns):
         tap.chunks, start = 0, time.perf_counter()
         tap.done.clear()
-        await worker.queue_frame(LLMMessagesAppendFrame(
-            messages=[{"role": "user", "content": f"Tell me a long story, part {n}."}], run_llm=True))
+        await worker.queue_frame(
+            LLMMessagesAppendFrame(
+                messages=[{"role": "user", "content": f"Tell me a long story, part {n}."}],
+                run_llm=True,
+            )
+        )
         await tap.done.wait()
         runs.append((time.perf_counter() - start, tap.chunks))
         await worker.flush_pipeline()
@@ -143,8 +161,10 @@ async def session(base_url: str, turns: int) -> list[tuple[float, int]]:
 def report(name: str, runs: list[tuple[float, int]]) -> tuple[float, float]:
     seconds = statistics.median(r[0] for r in runs)
     tokens = statistics.median(r[1] for r in runs)
-    print(f"{name:8s} {1 / seconds:7.2f} turns/s  {tokens / seconds:9.0f} tokens/s  "
-          f"({tokens:.0f} chunks, median of {len(runs)})")
+    print(
+        f"{name:8s} {1 / seconds:7.2f} turns/s  {tokens / seconds:9.0f} tokens/s  "
+        f"({tokens:.0f} chunks, median of {len(runs)})"
+    )
     return 1 / seconds, tokens / seconds
 
 
@@ -161,8 +181,10 @@ def main() -> None:
             results[name] = report(name, asyncio.run(way(base_url, args.turns)))
         turns_s, tokens_s = results["session"]
         for base in ("raw", "pipecat"):
-            print(f"session/{base}: {turns_s / results[base][0]:.2f}x turns/s, "
-                  f"{tokens_s / results[base][1]:.2f}x tokens/s")
+            print(
+                f"session/{base}: {turns_s / results[base][0]:.2f}x turns/s, "
+                f"{tokens_s / results[base][1]:.2f}x tokens/s"
+            )
     finally:
         process.terminate()
         process.wait()

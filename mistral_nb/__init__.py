@@ -13,8 +13,8 @@ from loguru import logger as _logger
 # a notebook lands in the cell's output; quiet it unless the user asks for it.
 _logger.disable("pipecat")
 
-from ._context_window import ContextWindowWarning  # noqa: E402
-from ._errors import (  # noqa: E402
+from ._context_window import ContextWindowWarning
+from ._errors import (
     APIError,
     ImageError,
     LocalMistralError,
@@ -24,19 +24,19 @@ from ._errors import (  # noqa: E402
     ToolError,
     TurnLogError,
 )
-from ._images import (  # noqa: E402
+from ._images import (
     MAX_IMAGES_PER_REQUEST,
     PreparedImage,
     estimate_image_tokens,
     prepare_image,
     to_base64_jpeg,
 )
-from ._session import Session, SessionEvent  # noqa: E402
-from ._settings import SETTINGS  # noqa: E402
-from ._tools import Tool, ToolOutcome, ToolRegistry  # noqa: E402
-from ._turn import CallRecord, Turn  # noqa: E402
-from ._turnlog import TurnLog  # noqa: E402
-from .local import Fault, LocalMistral, ToolCall  # noqa: E402
+from ._session import Session, SessionEvent
+from ._settings import SETTINGS
+from ._tools import Tool, ToolOutcome, ToolRegistry
+from ._turn import CallRecord, Turn
+from ._turnlog import TurnLog
+from .local import Fault, LocalMistral, ToolCall
 
 __version__ = "0.1.0"
 
@@ -50,6 +50,8 @@ def show_pipecat_logs(enabled: bool = True) -> None:
 
 
 __all__ = [
+    "MAX_IMAGES_PER_REQUEST",
+    "SETTINGS",
     "APIError",
     "CallRecord",
     "ContextWindowWarning",
@@ -57,10 +59,8 @@ __all__ = [
     "ImageError",
     "LocalMistral",
     "LocalMistralError",
-    "MAX_IMAGES_PER_REQUEST",
     "MistralNBError",
     "PreparedImage",
-    "SETTINGS",
     "Session",
     "SessionClosedError",
     "SessionEvent",

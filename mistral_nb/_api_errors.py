@@ -33,8 +33,7 @@ _ADVICE = {
     404: "nothing answers at {base_url} (404): check MISTRAL_BASE_URL / base_url",
     413: "the request is too large for Mistral (413): send fewer or smaller images",
     422: "Mistral rejected the request's fields (422): {detail}",
-    429: "Mistral's rate limit was hit (429), also after retrying: wait a little, "
-    "then send again",
+    429: "Mistral's rate limit was hit (429), also after retrying: wait a little, then send again",
 }
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from pipecat.services.mistral.llm import MistralLLMService
+from pipecat.services.mistral.llm import MistralLLMService, MistralLLMSettings
 
 from ._settings import to_settings_delta, validate_settings
 
@@ -28,13 +28,13 @@ def mask_key(key: str | None) -> str:
 def build_service(
     api_key: str | None,
     base_url: str | None,
-    settings: Mapping[str, Any] | MistralLLMService.Settings | None,
+    settings: Mapping[str, Any] | MistralLLMSettings | None,
 ) -> tuple[MistralLLMService, Any]:
     """A MistralLLMService, and the LocalMistral it talks to when no key nor URL is set.
 
     The key and URL default to ``MISTRAL_API_KEY`` / ``MISTRAL_BASE_URL``.
     """
-    if isinstance(settings, MistralLLMService.Settings):
+    if isinstance(settings, MistralLLMSettings):
         delta = settings
     else:
         delta = to_settings_delta(validate_settings(settings or {}))

@@ -11,9 +11,7 @@ catalogue of known models.
 
 from __future__ import annotations
 
-from typing import Any
-
-__all__ = ["ContextWindowWarning", "WARN_FRACTION", "context_warning", "known_context_length"]
+__all__ = ["WARN_FRACTION", "ContextWindowWarning", "context_warning", "known_context_length"]
 
 #: Warn once the next request would fill this share of the context window.
 WARN_FRACTION = 0.9
@@ -76,4 +74,3 @@ def context_warning(
         f"{context_length:,}-token context window, so it {verdict} (400). Start over with "
         "session.reset(), or use a model with a longer context."
     )
-

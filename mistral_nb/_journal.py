@@ -61,10 +61,12 @@ def _encode_requests(requests: list[dict[str, Any]], previous: dict[str, Any] | 
     encoded = []
     for body in requests:
         messages, earlier = body.get("messages"), (previous or {}).get("messages")
-        kept = 0
+        line = body
         if isinstance(messages, list) and isinstance(earlier, list):
             kept = _shared_prefix(messages, earlier)
-        encoded.append({**body, "messages": messages[kept:], _KEPT: kept} if kept else body)
+            if kept:
+                line = {**body, "messages": messages[kept:], _KEPT: kept}
+        encoded.append(line)
         previous = body
     return encoded
 

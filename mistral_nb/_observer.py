@@ -72,7 +72,5 @@ class TurnObserver(BaseObserver):
                     recorder.usage(item.value.prompt_tokens, item.value.completion_tokens)
         elif isinstance(frame, FunctionCallsStartedFrame):
             recorder.calls_started([call.tool_call_id for call in frame.function_calls])
-        elif isinstance(frame, FunctionCallResultFrame):
-            recorder.call_settled(frame.tool_call_id)
-        elif isinstance(frame, FunctionCallCancelFrame):
+        elif isinstance(frame, (FunctionCallResultFrame, FunctionCallCancelFrame)):
             recorder.call_settled(frame.tool_call_id)

@@ -28,7 +28,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.services.mistral.llm import MistralLLMService
+from pipecat.services.mistral.llm import MistralLLMService, MistralLLMSettings
 from pipecat.turns.user_start.external_user_turn_start_strategy import (
     ExternalUserTurnStartStrategy,
 )
@@ -86,7 +86,7 @@ class Session:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        settings: Mapping[str, Any] | MistralLLMService.Settings | None = None,
+        settings: Mapping[str, Any] | MistralLLMSettings | None = None,
         tools: ToolRegistry | None = None,
         log: TurnLog | str | os.PathLike[str] | None = None,
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
@@ -114,7 +114,7 @@ class Session:
         self._tool_calls = ToolCallHandler(self.tools, max_tool_rounds, lambda: self._recorder)
         self._llm.register_function(None, self._tool_calls)
         self._observer = TurnObserver(self._llm)
-        self._pending_settings: list[MistralLLMService.Settings] = []
+        self._pending_settings: list[MistralLLMSettings] = []
         self._settings = current_settings(self._llm._settings)
         self._turn_lock: asyncio.Lock | None = None
         self._recorder: TurnRecorder | None = None
@@ -160,7 +160,7 @@ class Session:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The conversation so far, as pipecat's context holds it (a copy)."""
-        return [dict(m) for m in self._context.get_messages()]
+        return [dict(m) for m in self._context.get_messages()]  # type: ignore[arg-type]
 
     @property
     def closed(self) -> bool:
@@ -316,13 +316,15 @@ class Session:
         # limit counts the images of earlier turns too.
         if not new_images:
             return
-        held = sum(
-            1
-            for message in self._context.get_messages()
-            if isinstance(message, dict) and isinstance(message.get("content"), list)
-            for part in message["content"]
-            if isinstance(part, dict) and part.get("type") == "image_url"
-        )
+        held = 0
+        for message in self._context.get_messages():
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):
+                held += sum(
+                    1
+                    for part in content
+                    if isinstance(part, dict) and part.get("type") == "image_url"
+                )
         if held + new_images > MAX_IMAGES_PER_REQUEST:
             raise ImageError(
                 f"this conversation already holds {held} image(s) and Mistral accepts at most "
@@ -344,7 +346,8 @@ class Session:
         self._observer.recorder = recorder
         self._llm._mnb_hooks = recorder  # type: ignore[attr-defined]
         try:
-            await self._worker.queue_frame(LLMMessagesAppendFrame(messages=[message], run_llm=True))
+            append = LLMMessagesAppendFrame(messages=[message], run_llm=True)  # type: ignore[list-item]
+            await self._worker.queue_frame(append)
             await asyncio.shield(recorder.done)
         except asyncio.CancelledError:
             await self._interrupt(recorder)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipecat.services.mistral.llm import MistralLLMService
+from pipecat.services.mistral.llm import MistralLLMService, MistralLLMSettings
 from pipecat.utils.types import is_given
 
 from ._errors import SettingsError
@@ -42,7 +42,11 @@ class Setting:
             return "True or False"
         if self.kind is str:
             return "a string, or None" if self.nullable else "a non-empty string"
-        lower = "" if self.minimum is None else f"{self.minimum:g} {'<' if self.exclusive_minimum else '<='} "
+        lower = (
+            ""
+            if self.minimum is None
+            else f"{self.minimum:g} {'<' if self.exclusive_minimum else '<='} "
+        )
         upper = "" if self.maximum is None else f" <= {self.maximum:g}"
         what = "an integer" if self.kind is int else "a number"
         return f"{what}: {lower}{self.name}{upper}" + (", or None" if self.nullable else "")
@@ -108,9 +112,11 @@ def _check(setting: Setting, given_name: str, given: Any) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise fail("is not finite")
-    if setting.minimum is not None:
-        if value < setting.minimum or (setting.exclusive_minimum and value == setting.minimum):
-            raise fail("is out of range")
+    too_low = setting.minimum is not None and (
+        value < setting.minimum or (setting.exclusive_minimum and value == setting.minimum)
+    )
+    if too_low:
+        raise fail("is out of range")
     if setting.maximum is not None and value > setting.maximum:
         raise fail("is out of range")
     return value
@@ -146,7 +152,7 @@ def validate_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def to_settings_delta(settings: Mapping[str, Any]) -> MistralLLMService.Settings:
+def to_settings_delta(settings: Mapping[str, Any]) -> MistralLLMSettings:
     """A pipecat delta (for ``LLMUpdateSettingsFrame``) from validated Mistral-named settings.
 
     ``max_tokens`` also clears ``max_completion_tokens`` so the two never disagree;
@@ -178,7 +184,7 @@ def _given(value: Any) -> Any:
     return value
 
 
-def current_settings(store: MistralLLMService.Settings) -> dict[str, Any]:
+def current_settings(store: MistralLLMSettings) -> dict[str, Any]:
     """The settings a service holds, under Mistral's names (None where unset)."""
     max_tokens = _given(store.max_tokens)
     if max_tokens is None:

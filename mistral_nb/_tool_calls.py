@@ -129,10 +129,10 @@ class PendingCall:
             error = f"{spec.name} did not finish within {timeout:g} s"
             return self.outcome("timeout", {"error": error, "status": "timeout"}, error)
         if isinstance(value, _Raised):
-            exc = value.exception
-            error = f"{type(exc).__name__}: {_describe(exc)}"
+            raised = value.exception
+            error = f"{type(raised).__name__}: {_describe(raised)}"
             result = {"error": f"{spec.name} raised {error}", "status": "error"}
-            return self.outcome("error", result, error, exc)
+            return self.outcome("error", result, error, raised)
         result = to_json_compatible(value)
         return self.outcome("ok", result if result else {"result": result})
 

@@ -59,7 +59,7 @@ def pydantic_compatible(annotation: Any, tool: str, parameter: str) -> Any:
                     required = key in tp.__required_keys__
                     wrap = typing.Required if required else typing.NotRequired
                 fields[key] = wrap[convert(hint)]
-            copy_ = typing_extensions.TypedDict(tp.__name__, fields)  # type: ignore[operator]
+            copy_ = typing_extensions.TypedDict(tp.__name__, fields)  # type: ignore[operator,misc]
             copy_.__doc__ = tp.__doc__
             copy_.__module__ = tp.__module__
             copy_.__qualname__ = tp.__qualname__

@@ -156,7 +156,11 @@ class TurnLog:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         written = {}
-        for name, frame in (("turns", self.turns()), ("tokens", self.tokens()), ("calls", self.calls())):
+        for name, frame in (
+            ("turns", self.turns()),
+            ("tokens", self.tokens()),
+            ("calls", self.calls()),
+        ):
             frame = frame.copy()
             for column in ("arguments", "result"):
                 if column in frame:
@@ -185,4 +189,3 @@ def _empty_summary_columns() -> list[str]:
     from datetime import datetime
 
     return list(Turn(turn=0, started_at=datetime.now(UTC), user_text="").summary_row())
-

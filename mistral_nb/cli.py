@@ -26,13 +26,13 @@ def get_weather(city: str, unit: str = "celsius") -> dict:
 async def _demo(offline: bool) -> int:
     from . import Session
 
-    kwargs = {"api_key": None, "base_url": None}
+    api_key = base_url = None
     if offline:
         from .local import LocalMistral
 
         local = LocalMistral().start()
-        kwargs = {"api_key": local.api_key, "base_url": local.base_url}
-    async with Session(**kwargs) as session:
+        api_key, base_url = local.api_key, local.base_url
+    async with Session(api_key=api_key, base_url=base_url) as session:
         session.tool(get_weather)
         print(f"{session!r}\n")
         for text, settings in (
@@ -46,12 +46,28 @@ async def _demo(offline: bool) -> int:
             turn = await session.send(text)
             print(f"user> {text}\nmodel> {turn.text}  [{turn.status}]\n")
         with pd.option_context("display.width", 160, "display.max_columns", 12):
-            columns = ["turn", "status", "model", "temperature", "max_tokens", "finish_reason",
-                       "prompt_tokens", "completion_tokens", "ttfb_s", "tokens_per_s", "n_calls"]
+            columns = [
+                "turn",
+                "status",
+                "model",
+                "temperature",
+                "max_tokens",
+                "finish_reason",
+                "prompt_tokens",
+                "completion_tokens",
+                "ttfb_s",
+                "tokens_per_s",
+                "n_calls",
+            ]
             print("session.log.turns()\n", session.log.turns()[columns], "\n", sep="")
             print("session.log.tokens()\n", session.log.tokens(), "\n", sep="")
-            print("session.log.calls()\n", session.log.calls()[
-                ["turn", "name", "arguments", "result", "status", "duration_s"]], sep="")
+            print(
+                "session.log.calls()\n",
+                session.log.calls()[
+                    ["turn", "name", "arguments", "result", "status", "duration_s"]
+                ],
+                sep="",
+            )
     if offline:
         local.stop()
     return 0 if all(t.status == "ok" for t in session.log) else 1

@@ -64,7 +64,9 @@ async def test_partial_tokens_are_kept_in_the_turn_and_the_log(fault):
 
 
 async def test_an_error_finish_keeps_usage():
-    with mnb.LocalMistral(api_key=TEST_KEY, faults=[Fault.error_finish(after_tokens=4, on=1)]) as local:
+    with mnb.LocalMistral(
+        api_key=TEST_KEY, faults=[Fault.error_finish(after_tokens=4, on=1)]
+    ) as local:
         async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
             turn = await session.send("Tell me a story.")
     assert turn.finish_reason == "error"
@@ -85,7 +87,9 @@ async def test_slow_answers_still_complete_and_show_in_the_timings(fault, at_lea
 
 
 async def test_4xx_are_not_retried_but_429_honours_retry_after():
-    with mnb.LocalMistral(api_key=TEST_KEY, faults=[Fault.status(429, on=1, retry_after=0.4)]) as local:
+    with mnb.LocalMistral(
+        api_key=TEST_KEY, faults=[Fault.status(429, on=1, retry_after=0.4)]
+    ) as local:
         async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
             turn = await session.send("Hello")
     assert turn.status == "ok"

@@ -45,15 +45,27 @@ async def test_the_key_never_appears_in_what_a_session_shows_or_writes(tmp_path)
                 turns[1].raise_for_status()
 
             shown = [
-                repr(session), str(session.settings), repr(session.log), session.log._repr_html_(),
-                str(settings_error.value), str(api_error.value), repr(api_error.value.body),
-                repr(local), repr(local.exchanges), json.dumps(session.messages),
+                repr(session),
+                str(session.settings),
+                repr(session.log),
+                session.log._repr_html_(),
+                str(settings_error.value),
+                str(api_error.value),
+                repr(api_error.value.body),
+                repr(local),
+                repr(local.exchanges),
+                json.dumps(session.messages),
                 session.tools._repr_html_(),
             ]
             for turn in turns:
                 shown += [repr(turn), turn._repr_html_(), json.dumps(turn.to_dict(), default=str)]
-            for frame in (session.log.turns(), session.log.tokens(), session.log.calls(),
-                          session.log.requests(), session.log.images()):
+            for frame in (
+                session.log.turns(),
+                session.log.tokens(),
+                session.log.calls(),
+                session.log.requests(),
+                session.log.images(),
+            ):
                 shown.append(frame.to_string())
             written = [session.log.save(tmp_path / "log.jsonl")]
             written += session.log.to_csv(tmp_path / "csv").values()

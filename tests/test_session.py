@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import TEST_KEY
 from pipecat.services.mistral.llm import MistralLLMService
 
 import mistral_nb as mnb
 from mistral_nb.local import Fault, ToolCall
-
-from conftest import TEST_KEY
 
 
 async def test_multi_turn_chat_keeps_the_conversation(session, local):
@@ -54,7 +53,9 @@ async def test_settings_change_reaches_the_next_request(session, local):
     assert row["temperature"] == 0.2 and row["system_prompt"] == "Be brief."
 
 
-async def test_seed_safe_prompt_and_max_completion_tokens_go_out_under_mistrals_names(session, local):
+async def test_seed_safe_prompt_and_max_completion_tokens_go_out_under_mistrals_names(
+    session, local
+):
     session.update_settings(seed=42, safe_prompt=True, max_completion_tokens=7)
     turn = await session.send("Tell me a long story about the sea.")
 
@@ -80,7 +81,11 @@ async def test_a_service_built_as_pipecats_docs_show_gets_the_same_fixes(local):
         turn = await session.send("Hello!")
     body = local.requests[-1]
     assert turn.status == "ok"
-    assert (body["model"], body["random_seed"], body["max_tokens"]) == ("mistral-large-latest", 3, 5)
+    assert (body["model"], body["random_seed"], body["max_tokens"]) == (
+        "mistral-large-latest",
+        3,
+        5,
+    )
 
 
 def test_update_settings_rejects_out_of_range_values_and_changes_nothing(local):
@@ -120,7 +125,11 @@ async def test_tool_round_trip_runs_once_and_ends_with_the_tool_message(local, s
     assert calls == ["Paris"]
     assert len(session.log.calls()) == 1
     call = session.log.calls().iloc[0]
-    assert (call["name"], call["arguments"], call["status"]) == ("get_weather", {"city": "Paris"}, "ok")
+    assert (call["name"], call["arguments"], call["status"]) == (
+        "get_weather",
+        {"city": "Paris"},
+        "ok",
+    )
     assert call["result"] == {"city": "Paris", "temperature": 18}
     after_tool = local.requests[-1]["messages"]
     assert after_tool[-1]["role"] == "tool"

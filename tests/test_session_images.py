@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -27,7 +27,7 @@ async def test_every_input_kind_goes_out_as_image_url_parts(session, local, tmp_
         "name": "upload.png",
         "type": "image/png",
         "size": len(raw),
-        "last_modified": datetime.now(timezone.utc),
+        "last_modified": datetime.now(UTC),
         "content": memoryview(raw),
     }
     images = [str(path), raw, Image.new("L", (10, 20)), upload_entry, io.BytesIO(raw)]
@@ -49,7 +49,9 @@ async def test_each_image_is_logged_without_its_data(session, local):
     turn = await session.send("Describe", images=[raw])
 
     (entry,) = turn.images
-    sent = base64.b64decode(local.requests[-1]["messages"][-1]["content"][1]["image_url"]["url"].split(",")[1])
+    sent = base64.b64decode(
+        local.requests[-1]["messages"][-1]["content"][1]["image_url"]["url"].split(",")[1]
+    )
     assert entry["source_format"] == "PNG"
     assert (entry["original_width"], entry["original_height"]) == (640, 480)
     assert (entry["width"], entry["height"]) == (640, 480)

@@ -59,7 +59,9 @@ async def test_the_offline_model_calls_a_tool_the_user_names(session, local, wea
     assert turn.calls.iloc[0]["status"] == "ok"
 
 
-async def test_invalid_arguments_are_rejected_and_the_model_told_why(session, local, weather, calls):
+async def test_invalid_arguments_are_rejected_and_the_model_told_why(
+    session, local, weather, calls
+):
     local.push(ToolCall("get_weather", {"city": "Paris", "unit": "kelvin"}), "Sorry.")
     turn = await session.send("Weather in Paris in kelvin?")
 
@@ -183,11 +185,13 @@ async def test_a_registry_is_shared_between_sessions(local):
         """Answer pong."""
         return "pong"
 
-    async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, tools=registry) as first:
-        async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, tools=registry) as second:
-            local.push(ToolCall("ping", {}), "pong it is", ToolCall("ping", {}), "pong again")
-            one = await first.send("ping please")
-            two = await second.send("ping please")
+    async with (
+        mnb.Session(api_key=TEST_KEY, base_url=local.base_url, tools=registry) as first,
+        mnb.Session(api_key=TEST_KEY, base_url=local.base_url, tools=registry) as second,
+    ):
+        local.push(ToolCall("ping", {}), "pong it is", ToolCall("ping", {}), "pong again")
+        one = await first.send("ping please")
+        two = await second.send("ping please")
     assert one.calls.iloc[0]["result"] == "pong" == two.calls.iloc[0]["result"]
     assert second.tools is first.tools
 
@@ -202,10 +206,19 @@ async def test_calls_land_in_the_log_with_their_turn(session, local, weather):
     log = session.log.calls()
     assert log["turn"].tolist() == [1, 3]
     assert set(log.columns) >= {
-        "turn", "call_id", "name", "arguments", "result", "status", "error", "started_at",
+        "turn",
+        "call_id",
+        "name",
+        "arguments",
+        "result",
+        "status",
+        "error",
+        "started_at",
         "duration_s",
     }
-    assert str(log["started_at"].dtype) == "datetime64[us, UTC]" or "UTC" in str(log["started_at"].dtype)
+    assert str(log["started_at"].dtype) == "datetime64[us, UTC]" or "UTC" in str(
+        log["started_at"].dtype
+    )
     assert session.log.turns()["n_calls"].tolist() == [1, 0, 1]
     assert json.dumps(log["result"].tolist())
 

@@ -20,7 +20,6 @@ import base64
 import copy
 import gc
 import hashlib
-import json
 import sys
 import time
 import tracemalloc

@@ -182,9 +182,7 @@ async def test_close_unsubscribes(session):
     assert chat.transcript.value == before
 
 
-def test_a_journal_that_cannot_be_written_is_refused_before_any_panel_or_request(
-    tmp_path, local
-):
+def test_a_journal_that_cannot_be_written_is_refused_before_any_panel_or_request(tmp_path, local):
     # So a send can no longer fail after its request went out because of the journal.
     with pytest.raises(mnb.TurnLogError, match="cannot write"):
         mnb.Session(api_key=TEST_KEY, base_url=local.base_url, log=tmp_path / "no" / "log.jsonl")
