@@ -280,3 +280,28 @@ async def test_save_without_follow_writes_a_snapshot(session, tmp_path):
     await session.send("two")
     assert len(mnb.TurnLog.load(snapshot)) == 1
     assert session.log.path is None
+
+
+async def test_exports_to_parquet_and_csv_keep_every_row(session, local, tmp_path):
+    import json
+
+    import pandas as pd
+
+    @session.tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    local.push(ToolCall("add", {"a": 2, "b": 3}), "5")
+    await session.send("Use add")
+    await session.send("Thanks")
+    parquet = session.log.to_parquet(tmp_path / "parquet")
+    csv = session.log.to_csv(tmp_path / "csv")
+
+    for name, frame in (("turns", session.log.turns()), ("tokens", session.log.tokens())):
+        back = pd.read_parquet(parquet[name])
+        assert list(back.columns) == list(frame.columns) and len(back) == len(frame)
+        assert len(pd.read_csv(csv[name])) == len(frame)
+    calls = pd.read_parquet(parquet["calls"])
+    assert json.loads(calls.iloc[0]["arguments"]) == {"a": 2, "b": 3}
+    assert json.loads(pd.read_csv(csv["calls"], dtype=str).iloc[0]["result"]) == 5
