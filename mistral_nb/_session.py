@@ -116,7 +116,8 @@ class Session:
         self._observer = TurnObserver(self._llm)
         self._pending_settings: list[MistralLLMSettings] = []
         self._settings = current_settings(self._llm._settings)
-        self._turn_lock: asyncio.Lock | None = None
+        # One turn at a time; also guards starting the pipeline (two first sends at once).
+        self._turn_lock = asyncio.Lock()
         self._recorder: TurnRecorder | None = None
         self._worker: PipelineWorker | None = None
         self._runner_task: asyncio.Task[None] | None = None
@@ -240,7 +241,6 @@ class Session:
             return
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._turn_lock = asyncio.Lock()
         # Turns come from send(), not from speech: external turn strategies keep pipecat
         # from loading its audio turn-detection model (~50 MB) for a text chat.
         aggregators = LLMContextAggregatorPair(
@@ -284,10 +284,9 @@ class Session:
             prepared = await asyncio.to_thread(
                 prepare_images, images, model=self._settings.get("model")
             )
-        await self._ensure_started()
-        assert self._turn_lock is not None
         async with self._turn_lock:
             self._check_open()
+            await self._ensure_started()
             self._check_image_budget(len(prepared))
             await self._flush_settings()
             model = str(self._settings.get("model") or "")
