@@ -13,8 +13,6 @@ import hashlib
 import time
 from typing import Any
 
-import httpx
-
 from ._api_errors import describe_failure
 from ._service import request_body
 from ._turn import CallRecord, Completion, Turn
@@ -157,9 +155,6 @@ class TurnRecorder:
         if not self.turn.requests:
             self.turn.settings = self._read_settings()
         self.turn.requests.append(elide_images(request_body(raw)))
-
-    def response_received(self, status_code: int, headers: httpx.Headers) -> None:
-        pass
 
     def finish_reason(self, reason: str) -> None:
         if self.turn.completions:

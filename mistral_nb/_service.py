@@ -18,8 +18,8 @@ handlers.  What the mixin changes, and why:
 - **Parallel tool calls all run.**  Mistral streams every call of a response in
   one delta; 1.14 reads only the first entry of a delta.  The stream is re-cut
   so each call arrives in a delta of its own.
-- **What went out is observable.**  The HTTP client reports each request body,
-  each response status, and each completion's ``finish_reason`` to a hook
+- **What went out is observable.**  The HTTP client reports each request body
+  (retries included) and the stream each completion's ``finish_reason`` to a hook
   object, which the session uses for ``turn.requests`` and retry counts.
 """
 
@@ -48,8 +48,6 @@ class ServiceHooks(Protocol):
     """What the service reports as it talks to Mistral."""
 
     def request_sent(self, body: bytes) -> None: ...
-
-    def response_received(self, status_code: int, headers: httpx.Headers) -> None: ...
 
     def finish_reason(self, reason: str) -> None: ...
 
@@ -138,17 +136,13 @@ def _make_client(
         if self._mnb_hooks is not None and _is_completion(request):
             self._mnb_hooks.request_sent(request.content)
 
-    async def on_response(response: httpx.Response) -> None:
-        if self._mnb_hooks is not None and _is_completion(response.request):
-            self._mnb_hooks.response_received(response.status_code, response.headers)
-
     return AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
         max_retries=max_retries,
         timeout=timeout,
         http_client=DefaultAsyncHttpxClient(
-            event_hooks={"request": [on_request], "response": [on_response]},
+            event_hooks={"request": [on_request]},
         ),
     )
 
