@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ._api_errors import describe_failure
@@ -24,7 +25,12 @@ class TurnRecorder:
     """Receives the events of one turn (from the observer and the service hooks)."""
 
     def __init__(
-        self, turn: Turn, *, base_url: str, settings_reader: Any, emit: Any = None
+        self,
+        turn: Turn,
+        *,
+        base_url: str,
+        settings_reader: Callable[[], dict[str, Any]],
+        emit: Callable[..., None] | None = None,
     ) -> None:
         self.turn = turn
         self._emit = emit or (lambda kind, **payload: None)
