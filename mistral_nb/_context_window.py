@@ -11,7 +11,15 @@ catalogue of known models.
 
 from __future__ import annotations
 
-__all__ = ["WARN_FRACTION", "ContextWindowWarning", "context_warning", "known_context_length"]
+import openai
+
+__all__ = [
+    "WARN_FRACTION",
+    "ContextWindow",
+    "ContextWindowWarning",
+    "context_warning",
+    "known_context_length",
+]
 
 #: Warn once the next request would fill this share of the context window.
 WARN_FRACTION = 0.9
@@ -74,3 +82,46 @@ def context_warning(
         f"{context_length:,}-token context window, so it {verdict} (400). Start over with "
         "session.reset(), or use a model with a longer context."
     )
+
+
+class ContextWindow:
+    """How full a session's conversation is, against each model's context length.
+
+    Args:
+        client: The OpenAI-compatible client, to ask ``/v1/models/{id}`` once per model.
+    """
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+        self._lengths: dict[str, int | None] = {}
+        self.conversation_tokens = 0
+
+    async def check(
+        self, *, model: str, new_text: str, image_tokens: int, max_tokens: int | None
+    ) -> str | None:
+        """A warning for the user about the next request, or None when it fits."""
+        if model not in self._lengths:
+            self._lengths[model] = await self._fetch_length(model)
+        return context_warning(
+            model=model,
+            context_length=self._lengths[model],
+            conversation_tokens=self.conversation_tokens,
+            new_text=new_text,
+            image_tokens=image_tokens,
+            max_tokens=max_tokens,
+        )
+
+    def turn_ended(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """Take Mistral's count of the conversation from the turn's last request."""
+        if prompt_tokens is not None:
+            self.conversation_tokens = prompt_tokens + (completion_tokens or 0)
+
+    async def _fetch_length(self, model: str) -> int | None:
+        try:
+            card = await self._client.models.retrieve(model, timeout=5)
+            length = getattr(card, "max_context_length", None)
+            if isinstance(length, int) and length > 0:
+                return length
+        except openai.APIError:  # an endpoint without /models: fall back to what we know
+            pass
+        return known_context_length(model)

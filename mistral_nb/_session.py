@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self
 
-import openai
 from pipecat.frames.frames import (
     InterruptionFrame,
     LLMMessagesAppendFrame,
@@ -38,7 +37,7 @@ from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from ._connection import build_service, mask_key
-from ._context_window import ContextWindowWarning, context_warning, known_context_length
+from ._context_window import ContextWindow, ContextWindowWarning
 from ._errors import ImageError, SessionClosedError, SettingsError
 from ._events import Listeners, SessionEvent
 from ._images import MAX_IMAGES_PER_REQUEST, prepare_images
@@ -125,8 +124,7 @@ class Session:
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._listeners = Listeners()
-        self._conversation_tokens = 0
-        self._context_lengths: dict[str, int | None] = {}
+        self._window = ContextWindow(self._llm._client)
 
     # -- what a user reads ---------------------------------------------------
 
@@ -358,22 +356,17 @@ class Session:
             self._observer.recorder = None
             self._llm._mnb_hooks = None  # type: ignore[attr-defined]
             self._recorder = None
-            last = turn.completions[-1] if turn.completions else None
-            if last is not None and last.prompt_tokens is not None:
-                self._conversation_tokens = last.prompt_tokens + (last.completion_tokens or 0)
+            if turn.completions:
+                last = turn.completions[-1]
+                self._window.turn_ended(last.prompt_tokens, last.completion_tokens)
             try:
                 self.log.append(turn)
             finally:
                 self._emit("turn_ended", turn)
 
     async def _warn_if_context_is_full(self, turn: Turn) -> None:
-        model = str(self._settings.get("model") or "")
-        if model not in self._context_lengths:
-            self._context_lengths[model] = await self._fetch_context_length(model)
-        message = context_warning(
-            model=model,
-            context_length=self._context_lengths[model],
-            conversation_tokens=self._conversation_tokens,
+        message = await self._window.check(
+            model=str(self._settings.get("model") or ""),
             new_text=turn.user_text,
             image_tokens=sum(image.get("estimated_tokens", 0) for image in turn.images),
             max_tokens=self._settings.get("max_tokens"),
@@ -383,23 +376,13 @@ class Session:
             warnings.warn(message, ContextWindowWarning, stacklevel=4)
             self._emit("warning", turn, text=message)
 
-    async def _fetch_context_length(self, model: str) -> int | None:
-        try:
-            card = await self._llm._client.models.retrieve(model, timeout=5)
-            length = getattr(card, "max_context_length", None)
-            if isinstance(length, int) and length > 0:
-                return length
-        except openai.APIError:  # an endpoint without /models: fall back to what we know
-            pass
-        return known_context_length(model)
-
     def reset(self) -> None:
         """Forget the conversation (the model starts afresh); the log keeps every turn."""
         self._check_open()
         if self.busy:
             raise RuntimeError("a turn is running; cancel() it or wait before reset()")
         self._context.set_messages([])
-        self._conversation_tokens = 0
+        self._window.conversation_tokens = 0
 
     def ask(self, text: str, images: Iterable[Any] | None = None) -> Turn:
         """``send``, blocking: works in a notebook cell and in a plain script."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import openai
 import pytest
 from conftest import TEST_KEY
 
 import mistral_nb as mnb
+from mistral_nb._context_window import ContextWindow
 
 
 @pytest.fixture
@@ -45,3 +47,14 @@ async def test_warned_before_the_request_that_fails(tiny_local):
 async def test_no_warning_for_a_short_conversation(session):
     turn = await session.send("Hello")
     assert turn.warnings == []
+
+
+async def test_an_endpoint_without_models_falls_back_to_the_known_catalogue(local):
+    # A base URL whose /models answers 404: the context length comes from the catalogue.
+    client = openai.AsyncOpenAI(api_key=TEST_KEY, base_url=local.server_url + "/nope")
+    window = ContextWindow(client)
+    warning = await window.check(
+        model="mistral-small-latest", new_text="x", image_tokens=0, max_tokens=200_000
+    )
+    assert warning is not None and "131,072-token context window" in warning
+    await client.close()
