@@ -238,8 +238,9 @@ async def test_no_key_runs_against_the_local_endpoint_and_says_so(capsys):
     assert "MISTRAL_API_KEY" not in capsys.readouterr().err
 
 
-async def test_log_round_trips_through_save_and_load(session, local, tmp_path):
-    import pandas as pd
+@pytest.fixture
+async def two_turns_with_a_call(session, local):
+    """A session whose log holds a tool turn (add(2, 3)) and a plain turn."""
 
     @session.tool
     def add(a: int, b: int) -> int:
@@ -249,6 +250,13 @@ async def test_log_round_trips_through_save_and_load(session, local, tmp_path):
     local.push(ToolCall("add", {"a": 2, "b": 3}), "5")
     await session.send("Use add")
     await session.send("Thanks")
+    return session
+
+
+async def test_log_round_trips_through_save_and_load(two_turns_with_a_call, tmp_path):
+    import pandas as pd
+
+    session = two_turns_with_a_call
     path = session.log.save(tmp_path / "log.jsonl")
     await session.send("One more, appended to the journal")
 
@@ -282,19 +290,12 @@ async def test_save_without_follow_writes_a_snapshot(session, tmp_path):
     assert session.log.path is None
 
 
-async def test_exports_to_parquet_and_csv_keep_every_row(session, local, tmp_path):
+async def test_exports_to_parquet_and_csv_keep_every_row(two_turns_with_a_call, tmp_path):
     import json
 
     import pandas as pd
 
-    @session.tool
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        return a + b
-
-    local.push(ToolCall("add", {"a": 2, "b": 3}), "5")
-    await session.send("Use add")
-    await session.send("Thanks")
+    session = two_turns_with_a_call
     parquet = session.log.to_parquet(tmp_path / "parquet")
     csv = session.log.to_csv(tmp_path / "csv")
 

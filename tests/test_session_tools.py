@@ -216,9 +216,7 @@ async def test_calls_land_in_the_log_with_their_turn(session, local, weather):
         "started_at",
         "duration_s",
     }
-    assert str(log["started_at"].dtype) == "datetime64[us, UTC]" or "UTC" in str(
-        log["started_at"].dtype
-    )
+    assert "UTC" in str(log["started_at"].dtype)
     assert session.log.turns()["n_calls"].tolist() == [1, 0, 1]
     assert json.dumps(log["result"].tolist())
 
