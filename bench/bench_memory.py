@@ -26,7 +26,6 @@ import gc
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,9 +35,8 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-import httpx
+from _common import KEY, start_bare_pipeline, start_server
 
-KEY = "bench-key"
 WAYS = ("pipecat", "session")
 WARM_UP = 3  # a tool turn, a plain one, an image one: lazy imports and pools are done
 
@@ -145,13 +143,9 @@ async def run_pipecat(base_url: str, turns: int, reset: bool, meter: Meter) -> d
         LLMMessagesAppendFrame,
     )
     from pipecat.observers.base_observer import BaseObserver
-    from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
     from pipecat.processors.frame_processor import FrameDirection
     from pipecat.services.mistral.llm import MistralLLMService
-    from pipecat.workers.runner import WorkerRunner
 
     llm = MistralLLMService(api_key=KEY, base_url=base_url)
 
@@ -191,17 +185,7 @@ async def run_pipecat(base_url: str, turns: int, reset: bool, meter: Meter) -> d
 
     waiter = ReplyWaiter()
     context = LLMContext(tools=tools)
-    pair = LLMContextAggregatorPair(context)
-    worker = PipelineWorker(
-        Pipeline([pair.user(), llm, pair.assistant()]),
-        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        observers=[waiter],
-        idle_timeout_secs=None,
-        enable_rtvi=False,
-    )
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    task = asyncio.create_task(runner.run())
+    worker, task = await start_bare_pipeline(llm, context, waiter)
     for number in range(1, turns + 1):
         if number == WARM_UP + 1:
             meter.start()
@@ -259,30 +243,6 @@ async def run_session(base_url: str, turns: int, reset: bool, meter: Meter) -> d
 
 
 # -- the parent: a server, one child per way, the table ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(reply_tokens: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "mistral_nb.cli", "serve", "--port", str(port)]
-    command += ["--api-key", KEY, "--reply-tokens", str(reply_tokens)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            headers = {"Authorization": f"Bearer {KEY}"}
-            if httpx.get(f"{base_url}/models", headers=headers).is_success:
-                return process, base_url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("LocalMistral did not start within 30 s")
 
 
 def run_child(way: str, base_url: str, args: argparse.Namespace) -> dict[str, Any]:

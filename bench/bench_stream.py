@@ -14,57 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
-import sys
 import time
 
-import httpx
+from _common import KEY, start_bare_pipeline, start_server
 from loguru import logger
 
 # pipecat logs each request at DEBUG; that is I/O neither way should pay for.
 logger.disable("pipecat")
-
-KEY = "bench-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(reply_tokens: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mistral_nb.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--api-key",
-            KEY,
-            "--reply-tokens",
-            str(reply_tokens),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(
-                f"{base_url}/models", headers={"Authorization": f"Bearer {KEY}"}
-            ).is_success:
-                return process, base_url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("LocalMistral did not start within 30 s")
 
 
 async def raw_openai(base_url: str, turns: int) -> list[tuple[float, int]]:
@@ -91,12 +48,8 @@ async def raw_openai(base_url: str, turns: int) -> list[tuple[float, int]]:
 async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
     from pipecat.frames.frames import LLMFullResponseEndFrame, LLMMessagesAppendFrame, LLMTextFrame
     from pipecat.observers.base_observer import BaseObserver
-    from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
     from pipecat.services.mistral.llm import MistralLLMService
-    from pipecat.workers.runner import WorkerRunner
 
     llm = MistralLLMService(api_key=KEY, base_url=base_url)
 
@@ -114,17 +67,7 @@ async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
 
     tap = Tap()
     context = LLMContext()
-    pair = LLMContextAggregatorPair(context)
-    worker = PipelineWorker(
-        Pipeline([pair.user(), llm, pair.assistant()]),
-        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        observers=[tap],
-        idle_timeout_secs=None,
-        enable_rtvi=False,
-    )
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    task = asyncio.create_task(runner.run())
+    worker, task = await start_bare_pipeline(llm, context, tap)
     runs = []
     for n in range(turns):
         tap.chunks, start = 0, time.perf_counter()
