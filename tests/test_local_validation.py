@@ -16,7 +16,9 @@ from mistral_nb.local import LocalMistral
 
 MODEL = "mistral-small-latest"
 USER = {"role": "user", "content": "hi"}
-FIXTURE = Path("/work/shared/reference/evidence/pydantic_422_repro.txt")
+# Copied from the shared reference notes (evidence/pydantic_422_repro.txt): the 422 bodies
+# pydantic v2 writes for these requests, mirroring the ones Mistral's server sent.
+FIXTURE = Path(__file__).parent / "fixtures" / "local" / "pydantic_422_repro.txt"
 TOOLS = [
     {
         "type": "function",
