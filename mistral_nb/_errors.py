@@ -7,6 +7,7 @@ builtin that fits, so ``except ValueError`` keeps working for bad input::
     ├── SettingsError        (ValueError)   a setting out of Mistral's range, an unknown setting
     ├── ToolError            (ValueError)   a function that cannot become a tool, an unknown tool
     ├── ImageError           (ValueError)   an input that cannot become a JPEG for Mistral
+    ├── DocumentError        (ValueError)   an input that cannot be sent as a PDF document
     ├── TurnLogError         (ValueError)   a journal that cannot be read
     ├── APIError                            Mistral (or the local endpoint) answered with an error
     ├── SessionClosedError   (RuntimeError) the session was used after close()
@@ -21,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "DocumentError",
     "ImageError",
     "LocalMistralError",
     "MistralNBError",
@@ -67,6 +69,10 @@ class ToolError(MistralNBError, ValueError):
 
 class ImageError(MistralNBError, ValueError):
     """An input cannot be turned into a JPEG that Mistral accepts."""
+
+
+class DocumentError(MistralNBError, ValueError):
+    """An input cannot be sent to Mistral as a PDF document (not a PDF, too large, locked)."""
 
 
 class TurnLogError(MistralNBError, ValueError):
