@@ -1,10 +1,10 @@
-"""ImageUpload: pick images, see what will be sent (size, estimated tokens), then send them.
+"""ImageUpload: pick images, see what will be sent (sizes, estimated tokens), then send them.
 
-Each uploaded file is converted at once with :func:`mistral_nb.prepare_image` (in a
-worker thread, so the kernel stays free), so a bad file is reported before anything is
-sent and the thumbnails show the JPEG that will go out.  The upload widget is emptied
-after each batch: the file bytes would otherwise sit in the widget state, which a saved
-notebook keeps.
+Each picked file is converted at once with :func:`mistral_nb.prepare_image` (in a worker
+thread, so the kernel stays free), for the model in force, so a bad file is reported
+before anything is sent and the thumbnails show the JPEG that will go out.  The picker
+keeps no bytes in its widget state (a saved notebook holds none), and its label counts
+the images attached, which the chat empties once they are sent.
 """
 
 from __future__ import annotations
@@ -15,15 +15,24 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ipywidgets import HTML, Button, FileUpload, HBox, Image, Layout, VBox
+from ipywidgets import HTML, Button, HBox, Image, Layout, VBox
 from PIL import Image as PILImage
 
 from .._errors import ImageError
-from .._images import MAX_IMAGES_PER_REQUEST, PreparedImage, prepare_image
+from .._images import MAX_IMAGES_PER_REQUEST, PreparedImage, max_side_for, prepare_image
 from .._session import Session, SessionEvent
-from ._status import StatusLine, close_children, guarded, release, run_guarded, schedule
+from ._status import (
+    ShownAsWidget,
+    StatusLine,
+    close_children,
+    guarded,
+    release,
+    run_guarded,
+    schedule,
+)
+from ._web import FilePicker
 
-__all__ = ["ImageUpload"]
+__all__ = ["ImageUpload", "caption"]
 
 _THUMB_SIDE = 96
 
@@ -38,31 +47,42 @@ def _thumbnail(image: PreparedImage) -> bytes:
 
 
 def _prepare_all(
-    entries: Sequence[Mapping[str, Any]],
+    entries: Sequence[Mapping[str, Any]], model: str | None
 ) -> list[tuple[PreparedImage, bytes] | ImageError]:
     """Convert every entry; a bad one becomes its ImageError, the others go on."""
     results: list[tuple[PreparedImage, bytes] | ImageError] = []
     for entry in entries:
         try:
-            image = prepare_image(entry)
+            image = prepare_image(entry, max_side=max_side_for(model))
             results.append((image, _thumbnail(image)))
         except ImageError as exc:
             results.append(exc)
     return results
 
 
-class ImageUpload(VBox):
-    """A FileUpload for images, with thumbnails, sizes and estimated tokens before sending.
+def caption(image: PreparedImage, model: str | None) -> list[str]:
+    """What a thumbnail says: name; original size → sent size; kB; estimated tokens."""
+    size = f"{image.width}×{image.height}"
+    original = f"{image.original_width}×{image.original_height}"
+    resized = original != size
+    sizes = f"{original} → {size} JPEG" if resized else f"{size} JPEG (as is)"
+    tokens = f"~{image.estimated_tokens(model):,} tokens" + (f" on {model}" if model else "")
+    return [image.source_name or "image", sizes, f"{image.n_bytes / 1000:,.0f} kB · {tokens}"]
+
+
+class ImageUpload(ShownAsWidget, VBox):
+    """An image picker with thumbnails, sizes and estimated tokens before sending.
 
     Args:
-        session: The session whose model the token estimates are for (and follow);
-            None estimates for a Mistral Small/Medium 3.x model.
+        session: The session whose model the conversion and the token estimates are for
+            (and follow); None estimates for a Mistral Small/Medium 3.x model.
         max_images: The most images kept; Mistral takes at most 8 per request.
 
     Attributes:
-        file_upload: The ipywidgets ``FileUpload(accept="image/*", multiple=True)``.
+        picker: The "attach images" button (its label counts the images attached).
         clear_button: Drops every image.
-        pending: The task converting the latest upload (await it in async code), or None.
+        thumbnails: One card per image: thumbnail, a remove button, the caption.
+        pending: The task converting the latest pick (await it in async code), or None.
         status: The status line: errors of skipped files, or what was added.
     """
 
@@ -78,16 +98,26 @@ class ImageUpload(VBox):
         self.status = StatusLine()
         self.pending: asyncio.Task[None] | None = None
         self._items: list[tuple[PreparedImage, bytes]] = []
-        self.file_upload = FileUpload(
-            accept="image/*", multiple=True, description="images", tooltip="attach images"
+        self.picker = FilePicker(
+            description="📎 attach images",
+            tooltip=f"PNG, JPEG, WebP, GIF, BMP or TIFF; at most {max_images} per message",
         )
-        self.clear_button = Button(description="clear", disabled=True, tooltip="drop the images")
+        self.clear_button = Button(
+            description="clear images",
+            disabled=True,
+            tooltip="drop every attached image",
+            layout=Layout(width="auto"),
+        )
         self.thumbnails = HBox(layout=Layout(flex_flow="row wrap"))
         super().__init__(
-            [HBox([self.file_upload, self.clear_button]), self.thumbnails, self.status],
+            [
+                HBox([self.picker, self.clear_button], layout=Layout(gap="4px")),
+                self.thumbnails,
+                self.status,
+            ],
             **kwargs,
         )
-        self.file_upload.observe(self._on_upload, names="value")
+        self.picker.on_files(self._on_files)
         self.clear_button.on_click(self._on_clear)
         self._unsubscribe = session.subscribe(self._on_event) if session is not None else None
 
@@ -103,34 +133,41 @@ class ImageUpload(VBox):
         return self.session.settings.get("model") if self.session is not None else None
 
     def clear(self) -> None:
-        """Drop every image, and empty the upload widget."""
+        """Drop every image (the chat calls this once they are sent)."""
         self._items = []
-        self.file_upload.value = ()
         self._render()
+        self.status.clear()
 
     def add(self, images: Sequence[PreparedImage]) -> None:
         """Add images prepared elsewhere (the chat puts back those of a failed send)."""
         self._items.extend((image, _thumbnail(image)) for image in images)
         self._render()
 
+    def upload(self, entries: Sequence[Mapping[str, Any]]) -> asyncio.Task[None] | None:
+        """Take files as the browser sends them (``name``, ``type``, ``content``, ...).
+
+        Returns the conversion task (None when no loop runs: converted here and now).
+        """
+        self._on_files(list(entries))
+        return self.pending
+
     # -- callbacks ----------------------------------------------------------------
 
     @guarded
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        entries = tuple(change["new"])
+    def _on_files(self, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
-        self.file_upload.value = ()  # the bytes are ours now; keep them out of widget state
         self.status.info(f"preparing {len(entries)} image(s)…")
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop (a plain script): convert right here
-            self._take(_prepare_all(entries))
+            self.pending = None
+            self._take(_prepare_all(entries, self.model))
             return
         self.pending = schedule(self._prepare(entries), self.status, name="mistral_nb images")
 
     async def _prepare(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        results = await asyncio.to_thread(_prepare_all, entries)
+        results = await asyncio.to_thread(_prepare_all, entries, self.model)
         run_guarded(self.status, self._take, results)
 
     def _take(self, results: list[tuple[PreparedImage, bytes] | ImageError]) -> None:
@@ -140,7 +177,7 @@ class ImageUpload(VBox):
         if len(good) > room:
             errors.append(
                 f"{len(good) - room} image(s) not added: Mistral accepts at most "
-                f"{self.max_images} per request; clear some first"
+                f"{self.max_images} per request; remove some first"
             )
             good = good[:room]
         self._items.extend(good)
@@ -148,7 +185,10 @@ class ImageUpload(VBox):
         if errors:
             self.status.error(*errors)
         else:
-            self.status.ok(f"{len(good)} image(s) ready; they go with the next message")
+            n = len(self._items)
+            self.status.ok(
+                f"{n} image{'s' if n != 1 else ''} attached: they go with the next message"
+            )
 
     @guarded
     def _on_clear(self, _button: Button) -> None:
@@ -159,8 +199,9 @@ class ImageUpload(VBox):
     def _on_remove(self, button: Button) -> None:
         cards = self.thumbnails.children
         index = next(i for i, card in enumerate(cards) if button in card.children[0].children)
-        del self._items[index]
+        image = self._items.pop(index)[0]
         self._render()
+        self.status.info(f"removed {image.source_name or 'the image'}")
 
     @guarded
     def _on_event(self, event: SessionEvent) -> None:
@@ -175,28 +216,26 @@ class ImageUpload(VBox):
         cards = []
         for image, thumb in self._items:
             remove = Button(
-                description="×", tooltip="remove this image", layout=Layout(width="32px")
+                description="×",
+                tooltip=f"remove {image.source_name or 'this image'}",
+                layout=Layout(width="28px", padding="0"),
             )
             remove.on_click(self._on_remove)
-            lines = (
-                image.source_name or "image",
-                f"{image.width}×{image.height} JPEG, {image.n_bytes / 1000:,.0f} kB",
-                f"~{image.estimated_tokens(model):,} tokens" + (f" on {model}" if model else ""),
-            )
-            caption = "<br>".join(html.escape(line) for line in lines)
+            text = "<br>".join(html.escape(line) for line in caption(image, model))
             cards.append(
                 VBox(
                     [
                         HBox([Image(value=thumb, format="jpeg", width=_THUMB_SIDE), remove]),
-                        HTML(f"<span style='font-size:smaller'>{caption}</span>"),
+                        HTML(f"<div class='mnb-hint' style='line-height:1.3'>{text}</div>"),
                     ],
-                    layout=Layout(margin="0 8px 4px 0"),
+                    layout=Layout(margin="0 10px 4px 0", max_width="220px"),
                 )
             )
         self.thumbnails.children = cards
         for card in old:
             close_children(card)
             card.close()
+        self.picker.count = len(self._items)
         self.clear_button.disabled = not self._items
 
     # -- lifecycle --------------------------------------------------------------------

@@ -1,91 +1,125 @@
-"""LogView: the session's turn log as a table, refreshed as turns end, and its exports."""
+"""LogView: the turn log as a summary table that fits the panel, plots, and exports.
+
+The table is built from the log's own turns (``Turn.summary_row()``, the row
+``turns()`` has), only for the page shown, newest first: redrawing it when a turn ends
+costs a page, not the whole log.  Plots are drawn with :mod:`mistral_nb._plots` on a
+worker thread of the panel's own (a figure takes ~100 ms: no session thread or kernel
+loop waits for it) and shown as PNG.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
-import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from ipywidgets import HTML, Button, Dropdown, HBox, Layout, Text, VBox
+from ipywidgets import HTML, Button, Dropdown, HBox, Image, Layout, SelectMultiple, Text, VBox
 
+from .._plots import figure_png, plot_calls, plot_latency, plot_tokens
 from .._session import Session, SessionEvent
-from ._status import StatusLine, guarded, release, schedule
-from ._tools_panel import shorten
+from ._format import clock, count, missing, seconds, shorten
+from ._status import ShownAsWidget, StatusLine, guarded, release, run_guarded, schedule
+from ._style import stylesheet
 
-__all__ = ["LogView"]
+__all__ = ["LogView", "summary_table"]
 
-#: The columns each table shows (the log has more: export it to see them all).
-COLUMNS = {
-    "turns": [
-        "turn",
-        "started_at",
-        "status",
-        "model",
-        "temperature",
-        "user_text",
-        "response_text",
-        "n_images",
-        "prompt_tokens",
-        "completion_tokens",
-        "ttfb_s",
-        "tokens_per_s",
-        "duration_s",
-        "n_calls",
-        "error",
-    ],
-    "tokens": ["turn", "completion", "index", "text", "t_s"],
-    "calls": ["turn", "name", "arguments", "status", "duration_s", "result", "error"],
-}
-_TEXT_LIMIT = 60
 _FILE_NAMES = {"jsonl": "turnlog.jsonl"}
+PLOTS = {
+    "tokens over time": plot_tokens,
+    "TTFB and tokens/s per turn": plot_latency,
+    "tool-call durations": plot_calls,
+}
+# (header, width, numeric); "" width takes what is left.
+_COLUMNS = [
+    ("turn", "44px", True),
+    ("time", "70px", False),
+    ("model", "17%", False),
+    ("status", "72px", False),
+    ("in", "56px", True),
+    ("out", "56px", True),
+    ("TTFB", "64px", True),
+    ("tok/s", "62px", True),
+    ("cost", "66px", True),
+    ("finish", "62px", False),
+    ("message → reply", "", False),
+]
 
 
-def _cell(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return shorten(value, _TEXT_LIMIT)
+def _cells(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(text, full text for the hover) of each column."""
+    rate = row.get("tokens_per_s")
+    cost = row.get("cost_usd")
+    user, reply = str(row.get("user_text") or ""), str(row.get("response_text") or "")
+    status = str(row.get("status") or "")
+    error = row.get("error")
+    return [
+        (str(row["turn"]), ""),
+        (clock(row.get("started_at")), str(row.get("started_at") or "")),
+        (str(row.get("model") or ""), str(row.get("model") or "")),
+        (status, str(error) if error else status),
+        (count(row.get("prompt_tokens")), ""),
+        (count(row.get("completion_tokens")), ""),
+        (seconds(row.get("ttfb_s")), ""),
+        ("" if missing(rate) else f"{rate:,.0f}", ""),
+        ("" if missing(cost) else f"${cost:.4f}", ""),
+        (str(row.get("finish_reason") or ""), ""),
+        (f"{shorten(user, 60)} → {shorten(reply, 120)}", f"{user}\n→ {reply}"[:4000]),
+    ]
 
 
-def _table(frame: pd.DataFrame, columns: list[str], max_rows: int) -> str:
-    frame = frame[[c for c in columns if c in frame.columns]].iloc[::-1].head(max_rows)
-    frame = frame.copy()
-    for column in frame.columns:
-        dtype = frame[column].dtype
-        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            frame[column] = [_cell(v) for v in frame[column]]
-    return frame.to_html(
-        index=False,
-        na_rep="",
-        float_format=lambda x: f"{x:.3g}",
-        border=0,
-        classes="mistral-nb-log",
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The summary table (HTML) for ``rows`` of ``turns()``, in the order given."""
+    has_cost = any(not missing(r.get("cost_usd")) for r in rows)
+    columns = [c for c in _COLUMNS if has_cost or c[0] != "cost"]
+    cols = "".join(f"<col style='width:{w}'>" if w else "<col>" for _, w, _ in columns)
+    head = "".join(
+        f"<th class='{'mnb-num' if num else ''}'>{html.escape(name)}</th>"
+        for name, _, num in columns
+    )
+    body = []
+    for row in rows:
+        cells = [c for c, col in zip(_cells(row), _COLUMNS, strict=True) if col in columns]
+        tds = []
+        for (text, full), (name, _, num) in zip(cells, columns, strict=True):
+            css = ["mnb-num"] if num else []
+            if name == "status":
+                css.append(f"mnb-st-{html.escape(text)}")
+            title = f" title='{html.escape(full, quote=True)}'" if full else ""
+            tds.append(f"<td class='{' '.join(css)}'{title}>{html.escape(text)}</td>")
+        body.append(f"<tr>{''.join(tds)}</tr>")
+    return (
+        f"<table class='mnb-grid'><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
-class LogView(VBox):
-    """The session's :class:`mistral_nb.TurnLog`: a table, latest rows first, and exports.
+class LogView(ShownAsWidget, VBox):
+    """The session's :class:`mistral_nb.TurnLog`: a summary table, plots and exports.
 
-    The table is redrawn when a turn ends; the dropdown switches between ``turns()``,
-    ``tokens()`` and ``calls()``. The buttons write the whole log to the directory in the
-    text field: JSONL (``TurnLog.save``: the log then keeps appending new turns to that
-    file), CSV and Parquet (``to_csv`` / ``to_parquet``: turns, tokens, calls).
+    The table shows one row per turn, newest first, ``page_size`` rows a page (hover a
+    cell for the whole text or the error); it is redrawn when a turn ends.  The plots
+    show tokens over time for the chosen turns (the last five when none is chosen),
+    TTFB and tokens/s per turn, or tool-call durations.  The buttons write the whole log
+    to the directory in the text field: JSONL (``TurnLog.save``: the log then keeps
+    appending new turns to that file), CSV and Parquet (``to_csv`` / ``to_parquet``).
 
     Args:
         session: The :class:`mistral_nb.Session` whose log to show.
         directory: Where exports go (relative to the notebook's directory).
-        max_rows: Rows shown (the latest).
+        page_size: Rows a page.
 
     Attributes:
-        view: A ``Dropdown``: "turns", "tokens" or "calls".
-        table: The ``HTML`` table.
+        table: The ``HTML`` summary table.
+        newer_button, older_button, page_label: Paging.
+        plot_kind, plot_turns, plot: The plot's choice, its turns, the ``Image``.
         export_dir: The ``Text`` field naming the export directory.
         export_buttons: ``{"jsonl": Button, "csv": Button, "parquet": Button}``.
         written: The paths the last export wrote.
         pending: The latest export task (await it in async code), or None.
+        plot_pending: The latest plot drawing (a ``concurrent.futures.Future``), or None.
         status: The status line.
     """
 
@@ -94,36 +128,76 @@ class LogView(VBox):
         session: Session,
         *,
         directory: str = "mistral_nb_logs",
-        max_rows: int = 50,
+        page_size: int = 10,
         **kwargs: Any,
     ) -> None:
         self.session = session
-        self.max_rows = max_rows
+        self.page_size = page_size
+        self.page = 0
         self.status = StatusLine()
         self.pending: asyncio.Task[None] | None = None
+        self.plot_pending: Any = None
         self.written: list[Path] = []
-        style = {"description_width": "initial"}
-        self.view = Dropdown(options=list(COLUMNS), value="turns", description="table", style=style)
-        self.refresh_button = Button(description="refresh", icon="refresh")
-        self.table = HTML(layout=Layout(overflow="auto", max_height="420px"))
-        self.export_dir = Text(value=directory, description="export to", style=style)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mistral_nb plot")
+        self.table = HTML(layout=Layout(width="100%", overflow_x="hidden"))
+        self.newer_button = Button(description="◀ newer", layout=Layout(width="auto"))
+        self.older_button = Button(description="older ▶", layout=Layout(width="auto"))
+        self.page_label = HTML()
+        self.plot_kind = Dropdown(
+            options=list(PLOTS), value="tokens over time", layout=Layout(width="auto")
+        )
+        self.plot_turns = SelectMultiple(
+            options=[],
+            rows=3,
+            tooltip="turns to plot (none chosen: the last five)",
+            layout=Layout(width="110px"),
+        )
+        self.plot_button = Button(description="redraw", icon="refresh", layout=Layout(width="auto"))
+        self.plot = Image(format="png", layout=Layout(width="100%", max_width="760px"))
+        self.export_dir = Text(
+            value=directory,
+            description="export to",
+            layout=Layout(width="100%"),
+            style={"description_width": "70px"},
+        )
+        grow = Layout(flex="1 1 0", width="auto", min_width="120px")
         self.export_buttons = {
-            kind: Button(description=label, tooltip=f"write the log as {label}")
-            for kind, label in (("jsonl", "JSONL"), ("csv", "CSV"), ("parquet", "Parquet"))
+            kind: Button(description=label, icon=icon, tooltip=tip, layout=grow)
+            for kind, label, icon, tip in (
+                ("jsonl", "JSONL journal", "save", "save turnlog.jsonl; new turns are appended"),
+                ("csv", "CSV files", "table", "turns.csv, tokens.csv and calls.csv"),
+                ("parquet", "Parquet files", "database", "turns, tokens and calls as Parquet"),
+            )
         }
         self.files = HTML()
         super().__init__(
             [
-                HBox([self.view, self.refresh_button]),
+                stylesheet(),
                 self.table,
-                HBox([self.export_dir, *self.export_buttons.values()]),
+                HBox(
+                    [self.newer_button, self.older_button, self.page_label],
+                    layout=Layout(align_items="center", gap="6px"),
+                ),
+                HTML("<b>Plots</b>"),
+                HBox(
+                    [self.plot_kind, self.plot_turns, self.plot_button],
+                    layout=Layout(align_items="flex-start", gap="6px", flex_flow="row wrap"),
+                ),
+                self.plot,
+                HTML("<b>Export the whole log</b>"),
+                self.export_dir,
+                HBox(list(self.export_buttons.values()), layout=Layout(width="100%", gap="6px")),
                 self.files,
                 self.status,
             ],
+            layout=kwargs.pop("layout", Layout(width="100%")),
             **kwargs,
         )
-        self.view.observe(self._on_change, names="value")
-        self.refresh_button.on_click(self._on_refresh)
+        self.newer_button.on_click(self._on_newer)
+        self.older_button.on_click(self._on_older)
+        self.plot_kind.observe(self._on_plot_choice, names="value")
+        self.plot_turns.observe(self._on_plot_choice, names="value")
+        self.plot_button.on_click(self._on_plot_button)
         for button in self.export_buttons.values():
             button.on_click(self._on_export)
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_event)
@@ -132,29 +206,79 @@ class LogView(VBox):
     # -- the table ---------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Redraw the table from the log."""
-        log = self.session.log
-        name = self.view.value
-        frame = getattr(log, name)()
-        if frame.empty:
-            self.table.value = "<em style='color:#666'>Nothing logged yet.</em>"
+        """Redraw the page of the table, the paging and the turn choices from the log."""
+        turns = list(self.session.log)
+        pages = max((len(turns) + self.page_size - 1) // self.page_size, 1)
+        self.page = min(self.page, pages - 1)
+        start = len(turns) - self.page * self.page_size
+        shown = turns[max(start - self.page_size, 0) : start][::-1]
+        if not shown:
+            self.table.value = "<em class='mnb-hint'>Nothing logged yet.</em>"
+            self.page_label.value = ""
         else:
-            self.table.value = _table(frame, COLUMNS[name], self.max_rows)
-        shown = min(len(frame), self.max_rows)
-        self.status.info(f"{len(log)} turns logged; showing the latest {shown} {name} rows")
+            self.table.value = summary_table([t.summary_row() for t in shown])
+            self.page_label.value = (
+                f"<span class='mnb-hint'>turns {shown[0].turn}–{shown[-1].turn} of "
+                f"{len(turns)} · page {self.page + 1} of {pages}</span>"
+            )
+        self.newer_button.disabled = self.page == 0
+        self.older_button.disabled = self.page >= pages - 1
+        numbers = [t.turn for t in reversed(turns)]
+        if list(self.plot_turns.options) != numbers:
+            chosen = tuple(n for n in self.plot_turns.value if n in numbers)
+            self._syncing_turns = True
+            try:
+                self.plot_turns.options = numbers
+                self.plot_turns.value = chosen
+            finally:
+                self._syncing_turns = False
 
     @guarded
-    def _on_change(self, _change: dict[str, Any]) -> None:
+    def _on_newer(self, _button: Button) -> None:
+        self.page = max(self.page - 1, 0)
         self.refresh()
 
     @guarded
-    def _on_refresh(self, _button: Button) -> None:
+    def _on_older(self, _button: Button) -> None:
+        self.page += 1
         self.refresh()
 
     @guarded
     def _on_event(self, event: SessionEvent) -> None:
         if event.kind == "turn_ended":
             self.refresh()
+            self.redraw_plot()
+
+    # -- plots -------------------------------------------------------------------------
+
+    def redraw_plot(self) -> Any:
+        """Draw the chosen plot on the panel's worker thread; returns its Future."""
+        kind, turns = self.plot_kind.value, tuple(self.plot_turns.value) or None
+        log = self.session.log
+
+        def draw() -> None:
+            plot = PLOTS[kind]
+            fig = plot(log, turns=turns) if plot is plot_tokens else plot(log)  # type: ignore[operator]
+            self.plot.value = figure_png(fig)
+
+        def done(future: Any) -> None:
+            exc = future.exception()
+            if exc is not None:
+                run_guarded(self.status, self.status.error, exc)
+
+        future = self._executor.submit(draw)
+        future.add_done_callback(done)
+        self.plot_pending = future
+        return future
+
+    @guarded
+    def _on_plot_choice(self, _change: dict[str, Any]) -> None:
+        if not getattr(self, "_syncing_turns", False):
+            self.redraw_plot()
+
+    @guarded
+    def _on_plot_button(self, _button: Button) -> None:
+        self.redraw_plot()
 
     # -- exports -----------------------------------------------------------------------
 
@@ -182,13 +306,20 @@ class LogView(VBox):
             paths = list((await asyncio.to_thread(writer, directory)).values())
             note = ""
         self.written = paths
-        items = "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in paths)
-        self.files.value = f"<ul style='margin:0;font-size:smaller'>{items}</ul>"
-        self.status.ok(f"wrote {len(paths)} {kind} file(s) to {directory}{note}")
+        where = directory.resolve()
+        items = "".join(f"<li><code>{html.escape(p.name)}</code></li>" for p in paths)
+        self.files.value = (
+            f"<div class='mnb-files mnb-hint'>in <code>{html.escape(str(where))}</code>:"
+            f"<ul style='margin:0'>{items}</ul></div>"
+        )
+        self.status.ok(f"wrote {len(paths)} {kind} file(s) to {where}{note}")
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop following the session, and close the widgets."""
+        """Stop following the session, stop the plot thread, and close the widgets."""
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         release(self)
         super().close()

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ipywidgets import Tab, VBox
+from ipywidgets import Layout, Tab, VBox
 
 from .._session import Session
 from ._chat_panel import ChatPanel
 from ._log_view import LogView
 from ._settings_panel import SettingsPanel
+from ._status import ShownAsWidget
 from ._tools_panel import ToolsPanel
 
 __all__ = ["Playground", "playground"]
 
 
-class Playground(VBox):
+class Playground(ShownAsWidget, VBox):
     """The chat on top; settings, tools and the log in tabs below.
 
     Args:
@@ -36,9 +37,14 @@ class Playground(VBox):
         self.settings_panel = SettingsPanel(self.session)
         self.tools_panel = ToolsPanel(self.session)
         self.log_view = LogView(self.session)
-        self.tabs = Tab(children=[self.settings_panel, self.tools_panel, self.log_view])
+        self.tabs = Tab(
+            children=[self.settings_panel, self.tools_panel, self.log_view],
+            layout=Layout(width="100%"),
+        )
         self.tabs.titles = ("settings", "tools", "log")
-        super().__init__([self.chat_panel, self.tabs], **kwargs)
+        # Full width of the output area, with room to breathe on a wide screen.
+        layout = kwargs.pop("layout", Layout(width="100%", max_width="1100px"))
+        super().__init__([self.chat_panel, self.tabs], layout=layout, **kwargs)
 
     @property
     def panels(self) -> tuple[ChatPanel, SettingsPanel, ToolsPanel, LogView]:

@@ -1,17 +1,23 @@
-"""SettingsPanel: Mistral's settings as widgets, applied through ``Session.update_settings``.
+"""SettingsPanel: one control per row of the settings table, applied through
+``Session.update_settings``.
 
-Ranges come from :data:`mistral_nb.SETTINGS`; validation is the session's.  Every widget
-shows what the session will send: a rejected value (a ``SettingsError``, shown in the
-status line) puts the widget back to the value in force, and a change made in code
-(``session.update_settings(...)``) moves the widgets too.
+The rows come from :data:`mistral_nb._settings.SETTINGS` (one table, many views): a
+number with a range is a slider, any other number a number box, a choice a dropdown, a
+flag a checkbox, text a text area; the model is a box listing the models the endpoint
+serves (``Session.models()``), where any other id can still be typed.  Labels share one
+column and sliders one track length; the tooltip is the table's description.
 
-A setting Mistral may leave out has a checkbox next to its widget: "default" for the
-sampling numbers (the model's own value), "no limit" for ``max_tokens``, "fixed seed" for
-``random_seed``.
+Every control shows what the session will send: a rejected value (a ``SettingsError``,
+shown in the status line) puts the control back to the value in force, and a change
+made in code (``session.update_settings(...)``) moves the controls too.  A setting the
+model may decide has a checkbox beside it ("model default", "no limit", "random"):
+checked, nothing is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +26,11 @@ from ipywidgets import (
     Button,
     Checkbox,
     Combobox,
+    Dropdown,
     FloatSlider,
     HBox,
     IntText,
+    Label,
     Layout,
     Textarea,
     VBox,
@@ -30,202 +38,278 @@ from ipywidgets import (
 )
 
 from .._session import Session, SessionEvent
-from .._settings import SETTINGS
-from ._status import StatusLine, guarded, release
+from .._settings import SETTINGS, Setting
+from ._models import describe_model, model_names
+from ._status import ShownAsWidget, StatusLine, guarded, release, schedule
+from ._style import stylesheet
+from ._web import CopyButton
 
-__all__ = ["MODELS", "SettingsPanel"]
+__all__ = ["SettingsPanel", "settings_code"]
 
-#: Model ids offered in the model box (any other id can be typed in).
-MODELS = (
-    "mistral-small-latest",
-    "mistral-medium-latest",
-    "mistral-large-latest",
-    "ministral-3b-latest",
-    "ministral-8b-latest",
-    "ministral-14b-latest",
-    "magistral-small-latest",
-    "magistral-medium-latest",
-    "pixtral-12b-latest",
-    "pixtral-large-latest",
-    "codestral-latest",
-    "devstral-latest",
-    "open-mistral-nemo",
-)
-
-_STYLE = {"description_width": "initial"}
-# Where a slider rests while its setting is unset (the model's default applies).
-_RESTING = {"temperature": 0.3, "top_p": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
-_SLIDERS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
-_DEFAULT_MAX_TOKENS = 1024
-_DEFAULT_SEED = 42
+_LABEL_WIDTH = "150px"
+_SIDE_WIDTH = "150px"
+_UNSET_LABELS = {"max_tokens": "no limit", "random_seed": "random", "system_prompt": "none"}
+# Where a control rests while its setting is unset and the table names no default.
+_RESTING: dict[str, Any] = {"temperature": 0.7, "max_tokens": 1024, "random_seed": 42}
+_UNSET_CHOICE = ""  # a Dropdown's value cannot be None: "" stands for "not sent"
 
 
-def _describe(name: str, value: Any) -> str:
-    if value is None:
-        return {
-            "max_tokens": "no limit",
-            "random_seed": "not fixed",
-            "system_prompt": "none",
-        }.get(name, "the model's default")
-    if name == "system_prompt":
-        text = value if len(value) <= 40 else value[:37] + "..."
-        return repr(text)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _choices(setting: Setting) -> tuple[Any, ...] | None:
+    return getattr(setting, "choices", None)
 
 
-class SettingsPanel(VBox):
-    """Widgets for a session's settings: model, sampling, limits, seed, system prompt.
+def _default(setting: Setting) -> Any:
+    return getattr(setting, "default", None)
+
+
+def _description(setting: Setting) -> str:
+    text = str(getattr(setting, "description", "") or getattr(setting, "help", ""))
+    return f"{text}. Mistral accepts {setting.describe_range()}"
+
+
+def settings_code(settings: dict[str, Any], variable: str = "session") -> str:
+    """The ``update_settings(...)`` call that reproduces ``settings``, one field a line."""
+    fields = [f"    {name}={settings.get(name)!r}," for name in SETTINGS if name in settings]
+    return f"{variable}.update_settings(\n" + "\n".join(fields) + "\n)"
+
+
+def _is_slider(setting: Setting) -> bool:
+    return (
+        setting.kind is float
+        and setting.minimum is not None
+        and setting.maximum is not None
+        and _choices(setting) is None
+    )
+
+
+class SettingsPanel(ShownAsWidget, VBox):
+    """Controls for a session's settings, generated from the settings table.
 
     Args:
-        session: The :class:`mistral_nb.Session` whose settings the widgets change.
+        session: The :class:`mistral_nb.Session` whose settings the controls change.
 
     Attributes:
-        model: The model id (a ``Combobox``: pick one, or type any id and press Enter).
-        sliders: ``{"temperature": FloatSlider, "top_p": ..., "frequency_penalty": ...,
-            "presence_penalty": ...}``.
-        defaults: ``{name: Checkbox}`` for the sliders: checked means "not sent, the
-            model's default applies".
-        max_tokens, no_limit: An ``IntText`` and a "no limit" ``Checkbox``; typing a
-            number sets the limit.
-        random_seed, fixed_seed: An ``IntText`` and a "fixed seed" ``Checkbox``
-            (unchecked: no seed is sent); typing a number fixes the seed.
-        safe_prompt: A ``Checkbox``.
-        system_prompt, apply_system_prompt: A ``Textarea`` (applied when it loses focus)
-            and a button that applies it.
-        status: The status line: what changed, or the ``SettingsError``.
+        controls: ``{setting name: widget}`` in the table's order (``model`` is a
+            ``Combobox``, ranged numbers ``FloatSlider``, other numbers ``IntText``, choices
+            ``Dropdown``, flags ``Checkbox``, text ``Textarea``).
+        unset: ``{setting name: Checkbox}`` for the settings the model may decide:
+            checked, the setting is not sent.
+        model, sliders: ``controls["model"]``; the ``FloatSlider`` controls by name.
+        model_info: What the selected model offers (vision, tools, context length).
+        apply_system_prompt: Applies the system prompt (it also applies on leaving the box).
+        reset_button: Every setting but the model back to Mistral's default.
+        copy_button: Copies the ``update_settings(...)`` call shown in ``code``.
+        status: What changed, or the ``SettingsError``.
     """
 
     def __init__(self, session: Session, **kwargs: Any) -> None:
         self.session = session
         self._syncing = False
         self.status = StatusLine()
-        settings = session.settings
-
-        self.model = Combobox(
-            description="model",
-            options=list(MODELS),
-            ensure_option=False,
-            continuous_update=False,  # commit on Enter or blur, not per keystroke
-            placeholder="a Mistral model id",
-            tooltip=SETTINGS["model"].help,
-            style=_STYLE,
-        )
-        self.sliders: dict[str, FloatSlider] = {}
-        self.defaults: dict[str, Checkbox] = {}
-        for name in _SLIDERS:
-            setting = SETTINGS[name]
-            step = 0.01
-            minimum = float(setting.minimum or 0.0)
-            if setting.exclusive_minimum:
-                minimum += step
-            self.sliders[name] = FloatSlider(
-                description=name,
-                min=minimum,
-                max=float(setting.maximum if setting.maximum is not None else 2.0),
-                step=step,
-                value=_RESTING[name],
-                readout_format=".2f",
-                continuous_update=False,
-                tooltip=f"{setting.help}; Mistral accepts {setting.describe_range()}",
-                style=_STYLE,
-                layout=Layout(width="420px"),
-            )
-            self.defaults[name] = Checkbox(
-                description="default",
-                tooltip="not sent: the model's default applies",
-                indent=False,
-                layout=Layout(width="auto"),
-            )
-        self.max_tokens = IntText(
-            description="max_tokens",
-            value=_DEFAULT_MAX_TOKENS,
-            tooltip=SETTINGS["max_tokens"].help,
-            style=_STYLE,
-            layout=Layout(width="220px"),
-        )
-        self.no_limit = Checkbox(description="no limit", indent=False, layout=Layout(width="auto"))
-        self.random_seed = IntText(
-            description="random_seed",
-            value=_DEFAULT_SEED,
-            tooltip=SETTINGS["random_seed"].help,
-            style=_STYLE,
-            layout=Layout(width="220px"),
-        )
-        self.fixed_seed = Checkbox(
-            description="fixed seed", indent=False, layout=Layout(width="auto")
-        )
-        self.safe_prompt = Checkbox(
-            description="safe_prompt", tooltip=SETTINGS["safe_prompt"].help, style=_STYLE
-        )
-        self.system_prompt = Textarea(
-            description="system prompt",
-            placeholder="none (applied when the box loses focus)",
-            continuous_update=False,  # applied on blur, not per keystroke
-            rows=3,
-            style=_STYLE,
-            layout=Layout(width="100%"),
-        )
+        self.models: list[dict[str, Any]] = []
+        self.pending: asyncio.Task[None] | None = None
+        self.controls: dict[str, Widget] = {}
+        self.unset: dict[str, Checkbox] = {}
+        self._resting: dict[str, Any] = {}
+        rows: list[Widget] = [stylesheet()]
+        self.model_info = HTML(layout=Layout(margin=f"0 0 4px {_LABEL_WIDTH}"))
         self.apply_system_prompt = Button(
-            description="apply system prompt", tooltip="send this system prompt from now on"
+            description="apply",
+            tooltip="send this system prompt from now on",
+            layout=Layout(width="auto"),
         )
-        self._sync(settings)
-
-        rows: list[Widget] = [self.model]
-        rows += [HBox([self.sliders[n], self.defaults[n]]) for n in _SLIDERS]
+        for name, setting in SETTINGS.items():
+            control = self._control(name, setting)
+            if control is None:
+                continue  # a kind this panel has no control for (set it from code)
+            self.controls[name] = control
+            rows.append(self._row(name, setting, control))
+            if name == "model":
+                rows.append(self.model_info)
+        self.model: Combobox = self.controls["model"]  # type: ignore[assignment]
+        self.sliders: dict[str, FloatSlider] = {
+            n: c for n, c in self.controls.items() if isinstance(c, FloatSlider)
+        }
+        self.reset_button = Button(
+            description="reset to defaults",
+            icon="undo",
+            layout=Layout(width="auto"),
+            tooltip="every setting but the model back to Mistral's default",
+        )
+        self.copy_button = CopyButton(
+            description="copy as code", tooltip="copy the update_settings(...) call below"
+        )
+        self.code = HTML()
         rows += [
-            HBox([self.max_tokens, self.no_limit]),
-            HBox([self.random_seed, self.fixed_seed]),
-            self.safe_prompt,
-            self.system_prompt,
-            self.apply_system_prompt,
-            HTML(
-                "<span style='font-size:smaller;color:#666'>Changes apply from the next "
-                "request on.</span>"
-            ),
+            HBox([self.reset_button, self.copy_button], layout=Layout(gap="6px", margin="6px 0 0")),
+            self.code,
+            HTML("<span class='mnb-hint'>Changes apply from the next request on.</span>"),
             self.status,
         ]
-        super().__init__(rows, **kwargs)
-
-        for widget in (
-            self.model,
-            *self.sliders.values(),
-            *self.defaults.values(),
-            self.max_tokens,
-            self.no_limit,
-            self.random_seed,
-            self.fixed_seed,
-            self.safe_prompt,
-            self.system_prompt,
-        ):
+        super().__init__(rows, layout=kwargs.pop("layout", Layout(width="100%")), **kwargs)
+        self._sync(session.settings)
+        for widget in (*self.controls.values(), *self.unset.values()):
             widget.observe(self._on_change, names="value")
         self.apply_system_prompt.on_click(self._on_apply_system_prompt)
+        self.reset_button.on_click(self._on_reset)
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_event)
+        self._start_loading_models()
+
+    # -- building -------------------------------------------------------------------
+
+    def _control(self, name: str, setting: Setting) -> Widget | None:
+        tip = _description(setting)
+        grow = Layout(flex="1 1 auto", min_width="160px", width="auto")
+        if name == "model":
+            return Combobox(
+                options=[],
+                ensure_option=False,
+                continuous_update=False,
+                placeholder="a model id: pick one or type it, then Enter",
+                tooltip=tip,
+                layout=grow,
+            )
+        default = _default(setting)
+        if _is_slider(setting):
+            step = 0.01
+            minimum = float(setting.minimum or 0.0) + (step if setting.exclusive_minimum else 0)
+            self._resting[name] = default if default is not None else _RESTING.get(name, minimum)
+            return FloatSlider(
+                min=minimum,
+                max=float(setting.maximum or 0.0),
+                step=step,
+                value=self._resting[name],
+                readout_format=".2f",
+                continuous_update=False,
+                tooltip=tip,
+                layout=grow,
+            )
+        if setting.kind is int and _choices(setting) is None:
+            self._resting[name] = default if default is not None else _RESTING.get(name, 0)
+            return IntText(value=self._resting[name], tooltip=tip, layout=grow)
+        if setting.kind is bool:
+            return Checkbox(value=bool(default), indent=False, tooltip=tip, layout=grow)
+        if _choices(setting) is not None:
+            options = (
+                [(f"model's default{'' if default is None else f' ({default})'}", _UNSET_CHOICE)]
+                if setting.nullable
+                else []
+            )
+            options += [(str(c), c) for c in _choices(setting)]
+            return Dropdown(options=options, tooltip=tip, layout=grow)
+        if setting.kind is str:
+            return Textarea(
+                placeholder="none (applied when you leave the box)",
+                continuous_update=False,
+                rows=2,
+                tooltip=tip,
+                layout=grow,
+            )
+        return None
+
+    def _row(self, name: str, setting: Setting, control: Widget) -> HBox:
+        unit = str(getattr(setting, "unit", "") or "")
+        label = Label(
+            name + (f" ({unit})" if unit else ""),
+            tooltip=_description(setting),
+            layout=Layout(width=_LABEL_WIDTH, flex="0 0 auto"),
+        )
+        side: Widget
+        if setting.kind is str and _choices(setting) is None and name != "model":
+            side = self.apply_system_prompt
+        elif setting.nullable and not isinstance(control, Dropdown) and name != "model":
+            if _default(setting) is not None:
+                word = f"default ({_default(setting):g})"
+            else:
+                word = _UNSET_LABELS.get(name, "model default")
+            box = Checkbox(
+                description=word,
+                indent=False,
+                tooltip="checked: not sent, "
+                + (
+                    "Mistral's default applies"
+                    if _default(setting) is not None
+                    else "the model decides"
+                ),
+                layout=Layout(width="auto"),
+            )
+            self.unset[name] = box
+            side = box
+        else:
+            side = HTML("")
+        side_box = HBox([side], layout=Layout(width=_SIDE_WIDTH, flex="0 0 auto"))
+        return HBox(
+            [label, control, side_box],
+            layout=Layout(width="100%", align_items="center", gap="6px"),
+        )
+
+    # -- the model list -------------------------------------------------------------
+
+    def _start_loading_models(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._take_models(self._fetch_models())
+            return
+        self.pending = schedule(self._load_models(), self.status, name="mistral_nb models")
+
+    def _fetch_models(self) -> list[dict[str, Any]] | BaseException:
+        try:
+            return list(self.session.models())  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - shown as a hint; the box stays free text
+            return exc
+
+    async def _load_models(self) -> None:
+        self._take_models(await asyncio.to_thread(self._fetch_models))
+
+    def _take_models(self, models: list[dict[str, Any]] | BaseException) -> None:
+        if isinstance(models, BaseException):
+            self.models = []
+            self._model_hint = (
+                f"could not list the models ({type(models).__name__}: {models}); type a model id"
+            )
+        else:
+            self.models = models
+            self._model_hint = ""
+            self._syncing = True
+            try:
+                self.model.options = model_names(models)
+            finally:
+                self._syncing = False
+        self._show_model_info()
+
+    def _show_model_info(self) -> None:
+        hint = getattr(self, "_model_hint", "")
+        text = describe_model(self.models, self.model.value) or hint
+        self.model_info.value = f"<span class='mnb-hint'>{text}</span>" if text else ""
 
     # -- widgets -> session -----------------------------------------------------
 
     def _fields_for(self, widget: Widget) -> dict[str, Any]:
         """The settings a change of ``widget`` asks for."""
-        if widget is self.model:
-            return {"model": self.model.value.strip()}
-        for name, slider in self.sliders.items():
-            if widget is slider:
-                return {name: slider.value}
-            if widget is self.defaults[name]:
-                return {name: None if widget.value else slider.value}
-        # Typing a number sets a limit (or a seed); the checkbox alone switches it off or on.
-        if widget is self.max_tokens:
-            return {"max_tokens": self.max_tokens.value}
-        if widget is self.no_limit:
-            return {"max_tokens": None if self.no_limit.value else self.max_tokens.value}
-        if widget is self.random_seed:
-            return {"random_seed": self.random_seed.value}
-        if widget is self.fixed_seed:
-            return {"random_seed": self.random_seed.value if self.fixed_seed.value else None}
-        if widget is self.safe_prompt:
-            return {"safe_prompt": self.safe_prompt.value}
-        if widget is self.system_prompt:
-            return {"system_prompt": self.system_prompt.value.strip() or None}
-        raise AssertionError(f"no setting for {widget!r}")  # pragma: no cover
+        for name, box in self.unset.items():
+            if widget is box:
+                return {name: None if box.value else self._value_of(name)}
+        name = next(n for n, c in self.controls.items() if c is widget)
+        box = self.unset.get(name)
+        if box is not None and box.value and name != "system_prompt":
+            # Moving a control of an unset setting sets it: that is what the move means.
+            self._syncing = True
+            try:
+                box.value = False
+            finally:
+                self._syncing = False
+        return {name: self._value_of(name)}
+
+    def _value_of(self, name: str) -> Any:
+        value = self.controls[name].value
+        if name == "model":
+            return str(value).strip()
+        if isinstance(self.controls[name], Dropdown) and value == _UNSET_CHOICE:
+            return None
+        if isinstance(self.controls[name], Textarea):
+            return str(value).strip() or None
+        return value
 
     @guarded
     def _on_change(self, change: dict[str, Any]) -> None:
@@ -235,17 +319,24 @@ class SettingsPanel(VBox):
 
     @guarded
     def _on_apply_system_prompt(self, _button: Button) -> None:
-        self._apply(self._fields_for(self.system_prompt))
+        self._apply({"system_prompt": self._value_of("system_prompt")})
 
-    def _apply(self, fields: dict[str, Any]) -> None:
+    @guarded
+    def _on_reset(self, _button: Button) -> None:
+        fields = {n: s.default for n, s in SETTINGS.items() if n != "model"}
+        self._apply(fields, said="every setting but the model is back to Mistral's default")
+
+    def _apply(self, fields: dict[str, Any], said: str | None = None) -> None:
         try:
             now = self.session.update_settings(**fields)
         except Exception:
-            self._sync(self.session.settings)  # show what is really in force
+            self._sync(self.session.settings)  # put every control back to what is in force
             raise
         self._sync(now)
-        said = ", ".join(f"{name} = {_describe(name, now[name])}" for name in fields)
-        self.status.ok(f"{said} from the next request")
+        if said is None:
+            said = ", ".join(f"{name} = {_shown(name, now.get(name))}" for name in fields)
+            said += " from the next request"
+        self.status.ok(said)
 
     # -- session -> widgets -------------------------------------------------------
 
@@ -258,22 +349,29 @@ class SettingsPanel(VBox):
         """Show ``settings`` without reacting to our own changes."""
         self._syncing = True
         try:
-            self.model.value = settings.get("model") or ""
-            for name, slider in self.sliders.items():
+            for name, control in self.controls.items():
                 value = settings.get(name)
-                self.defaults[name].value = value is None
-                if value is not None:
-                    slider.value = value
-            if settings.get("max_tokens") is not None:
-                self.max_tokens.value = settings["max_tokens"]
-            self.no_limit.value = settings.get("max_tokens") is None
-            if settings.get("random_seed") is not None:
-                self.random_seed.value = settings["random_seed"]
-            self.fixed_seed.value = settings.get("random_seed") is not None
-            self.safe_prompt.value = bool(settings.get("safe_prompt"))
-            self.system_prompt.value = settings.get("system_prompt") or ""
+                if name in self.unset:
+                    self.unset[name].value = value is None
+                if isinstance(control, Dropdown):
+                    control.value = _UNSET_CHOICE if value is None else value
+                elif isinstance(control, Textarea | Combobox):
+                    control.value = "" if value is None else str(value)
+                elif isinstance(control, Checkbox):
+                    control.value = bool(value)
+                elif value is not None:
+                    control.value = value
+                    self._resting[name] = value
+                else:  # unset: rest where it was, never on a rejected value
+                    control.value = self._resting.get(name, control.value)
         finally:
             self._syncing = False
+        self.copy_button.text = settings_code(settings)
+        self.code.value = (
+            "<details><summary class='mnb-hint'>as code</summary><pre class='mnb-hint' "
+            f"style='margin:2px 0'>{html.escape(self.copy_button.text)}</pre></details>"
+        )
+        self._show_model_info()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -281,3 +379,15 @@ class SettingsPanel(VBox):
         """Stop following the session, and close the widgets."""
         release(self)
         super().close()
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        return {"max_tokens": "no limit", "random_seed": "random", "system_prompt": "none"}.get(
+            name, "the model's default"
+        )
+    if isinstance(value, str) and len(value) > 40:
+        return repr(value[:37] + "...")
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

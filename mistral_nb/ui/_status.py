@@ -22,6 +22,7 @@ from ipywidgets import HTML, Widget
 from .._errors import MistralNBError
 
 __all__ = [
+    "ShownAsWidget",
     "StatusLine",
     "close_children",
     "describe_error",
@@ -147,6 +148,20 @@ def schedule(
 
     task.add_done_callback(done)
     return task
+
+
+class ShownAsWidget:
+    """Mixin for a panel: a notebook shows (and saves) the widget, never its text repr.
+
+    ipywidgets' default bundle also carries ``repr(widget)``, 110 characters of nested
+    ``children=(...)`` that a saved notebook shows before it runs; the panel is the output.
+    """
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if data is not None and len(data) > 1:
+            data.pop("text/plain", None)
+        return data
 
 
 def close_children(box: Widget) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -13,29 +12,11 @@ from ipywidgets import HTML, Checkbox, HBox, Layout, VBox
 from .._session import Session, SessionEvent
 from .._tools import Tool
 from .._turn import CallRecord
-from ._status import StatusLine, close_children, guarded, run_guarded
+from ._format import seconds, shorten
+from ._status import ShownAsWidget, StatusLine, close_children, guarded, run_guarded
+from ._style import stylesheet
 
-__all__ = ["ToolsPanel", "duration", "shorten"]
-
-_STATUS_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "timeout": "#b26a00", "rejected": "#757575"}
-
-
-def shorten(value: Any, limit: int = 80) -> str:
-    """``value`` as one line of text (JSON where it can be), cut at ``limit`` characters."""
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` as "12.3 ms" or "1.25 s"."""
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+__all__ = ["ToolsPanel"]
 
 
 def _tool_html(tool: Tool) -> str:
@@ -47,7 +28,7 @@ def _tool_html(tool: Tool) -> str:
     )
 
 
-class ToolsPanel(VBox):
+class ToolsPanel(ShownAsWidget, VBox):
     """One row per tool of ``session.tools`` (checkbox: offered to the model or not), and
     the most recent tool calls with their arguments, status, duration and result.
 
@@ -81,6 +62,7 @@ class ToolsPanel(VBox):
         self.calls = HTML()
         super().__init__(
             [
+                stylesheet(),
                 HTML(
                     "<b>Tools</b> <span style='font-size:smaller;color:#666'>(checked: "
                     "offered to the model from the next request)</span>"
@@ -158,29 +140,32 @@ class ToolsPanel(VBox):
 
     def _render_calls(self) -> None:
         if not self._recent:
-            self.calls.value = "<em style='color:#666'>No calls yet.</em>"
+            self.calls.value = "<em class='mnb-hint'>No calls yet.</em>"
             return
+        widths = ("44px", "18%", "", "72px", "70px", "")
+        cols = "".join(f"<col style='width:{w}'>" if w else "<col>" for w in widths)
         head = "".join(
-            f"<th style='text-align:left'>{h}</th>"
-            for h in ("turn", "tool", "arguments", "status", "duration", "result")
+            f"<th{' class=mnb-num' if h in ('turn', 'duration') else ''}>{h}</th>"
+            for h in ("turn", "tool", "arguments", "status", "duration", "result or error")
         )
         rows = []
         for turn, call in self._recent:
-            colour = _STATUS_COLOURS.get(call.status, "#c62828")
-            result = call.error if call.status != "ok" and call.error else call.result
+            failed = call.status != "ok" and call.error
+            result = shorten(call.error if failed else call.result, 2000)
+            arguments = shorten(call.arguments, 2000)
             rows.append(
                 "<tr>"
-                f"<td>{'' if turn is None else turn}</td>"
+                f"<td class='mnb-num'>{'' if turn is None else turn}</td>"
                 f"<td><code>{html.escape(call.name)}</code></td>"
-                f"<td><code>{html.escape(shorten(call.arguments, 60))}</code></td>"
-                f"<td style='color:{colour}'>{html.escape(call.status)}</td>"
-                f"<td>{duration(call.duration_s)}</td>"
-                f"<td title='{html.escape(shorten(result, 2000), quote=True)}'>"
-                f"{html.escape(shorten(result))}</td>"
+                f"<td title='{html.escape(arguments, quote=True)}'>"
+                f"<code>{html.escape(shorten(arguments, 60))}</code></td>"
+                f"<td class='mnb-st-{html.escape(call.status)}'>{html.escape(call.status)}</td>"
+                f"<td class='mnb-num'>{seconds(call.duration_s)}</td>"
+                f"<td title='{html.escape(result, quote=True)}'>{html.escape(shorten(result))}</td>"
                 "</tr>"
             )
         self.calls.value = (
-            "<table style='font-size:smaller;border-collapse:collapse'>"
+            f"<table class='mnb-grid'><colgroup>{cols}</colgroup>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
 

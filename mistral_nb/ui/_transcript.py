@@ -1,192 +1,227 @@
-"""The chat transcript as HTML, built from session events, and a throttle for redrawing it.
+"""One turn of the chat transcript as HTML, and the throttle that bounds its redraws.
 
-A reply streams in as many small events; redrawing the transcript widget on each would
-send one comm message per token to the browser.  :class:`Throttle` redraws at most once
-per interval (0.1 s by default) while tokens arrive, and once more, at once, when the turn
-ends.
+The transcript renders from the :class:`Turn` the session's events carry (one copy of
+the truth): the streamed text is ``turn.token_text``, the finished tool calls
+``turn.call_records``.  What a turn does not hold yet is kept here: tool calls that have
+started but not finished (a ``call_started`` event), and the client's latest retry
+notice.  Each turn is its own widget, so a finished turn is rendered once and never
+redrawn (an opened "reasoning" section stays open), and a streaming reply costs one
+turn's HTML per redraw, not the whole conversation's.
+
+A reply streams as many small events; :class:`Throttle` redraws at most once per
+interval (0.1 s by default) while they arrive, and once more, at once, when the turn ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .._turn import CallRecord, Turn
-from ._tools_panel import duration, shorten
+from ._format import call_card, turn_footer
+from ._markdown import render_markdown
 
-__all__ = ["Throttle", "TranscriptView"]
-
-_STATUS_COLOURS = {"cancelled": "#8d6e63", "error": "#c62828", "timeout": "#c62828"}
-_CALL_COLOURS = {"ok": "#2e7d32", "timeout": "#b26a00", "rejected": "#757575"}
+__all__ = ["Throttle", "TurnView", "marker"]
 
 
-class _TurnView:
-    """One turn as the transcript shows it: text and tool calls in the order they came."""
+def _user_html(turn: Turn) -> str:
+    attached = ""
+    if turn.images:
+        names = ", ".join(str(i.get("source_name") or "image") for i in turn.images)
+        count = len(turn.images)
+        attached = (
+            f"<span class='mnb-quiet'> 📎 {count} image{'s' if count != 1 else ''}: "
+            f"{html.escape(names)}</span>"
+        )
+    return (
+        f"<div class='mnb-user'><span class='mnb-who'>You</span>"
+        f"<span class='mnb-quiet'>turn {turn.turn}</span>{attached}\n"
+        f"{html.escape(turn.user_text)}</div>"
+    )
+
+
+def marker(turn: Turn) -> str:
+    """The line that says how a finished turn ended, when not simply "ok" (else "")."""
+    status = turn.status
+    if status == "cancelled":
+        return (
+            "<div class='mnb-marker mnb-cancelled'>⏹ stopped: the reply above is what "
+            "streamed before Stop</div>"
+        )
+    if status in ("error", "timeout"):
+        what = "timed out" if status == "timeout" else "error"
+        return (
+            f"<div class='mnb-marker mnb-{status}'>⚠ {what}: "
+            f"{html.escape(turn.error or 'the turn failed')}</div>"
+        )
+    if status == "length" or turn.finish_reason == "length":
+        limit = turn.settings.get("max_tokens")
+        said = f"max_tokens: {limit}" if limit is not None else "the model's length limit"
+        return (
+            f"<div class='mnb-marker mnb-length'>✂ stopped at {html.escape(said)} — "
+            "raise it in settings</div>"
+        )
+    return ""
+
+
+class TurnView:
+    """What the transcript shows of one turn; :meth:`render` gives its HTML.
+
+    Args:
+        turn: The turn (running or finished).
+        finished: The turn has ended; its HTML is then computed once.
+    """
 
     def __init__(self, turn: Turn, *, finished: bool = False) -> None:
         self.turn = turn
-        self.segments: list[list[str] | CallRecord] = []
         self.finished = finished
-        self.html: str | None = None
-        if finished:  # a turn from the log: rebuild the order from its records
-            calls = turn.call_records
-            for completion in sorted({*turn.token_completion, *(c.completion for c in calls)}):
-                pieces = zip(turn.token_completion, turn.token_text, strict=True)
-                self.segments.append([text for c, text in pieces if c == completion])
-                self.segments.extend(c for c in calls if c.completion == completion)
+        self.live_calls: list[CallRecord] = []  # started, no result yet
+        self.retry: str | None = None
+        self.replaced = False  # taken back by edit-and-resend or regenerate
+        self._lock = threading.Lock()
+        self._html: str | None = None
 
-    def add_text(self, text: str) -> None:
-        if not self.segments or not isinstance(self.segments[-1], list):
-            self.segments.append([])
-        self.segments[-1].append(text)  # type: ignore[union-attr]
+    # -- events ---------------------------------------------------------------
 
-    def add_call(self, call: CallRecord) -> None:
-        self.segments.append(call)
+    def call_started(self, call: CallRecord) -> None:
+        with self._lock:
+            self.live_calls.append(call)
+
+    def call_finished(self, call: CallRecord) -> None:
+        with self._lock:
+            for i, live in enumerate(self.live_calls):
+                same_id = live.call_id and live.call_id == call.call_id
+                if same_id or (not live.call_id and live.name == call.name):
+                    del self.live_calls[i]
+                    break
+
+    def retrying(self, text: str) -> None:
+        self.retry = text
+
+    def streamed(self) -> None:
+        self.retry = None  # tokens again: the retry worked
+
+    def finish(self) -> None:
+        with self._lock:
+            self.finished = True
+            self.live_calls = []
+            self.retry = None
+            self._html = None
+
+    def mark_replaced(self) -> None:
+        self.replaced = True
+        self._html = None
+
+    # -- view -----------------------------------------------------------------------
+
+    def _reply_parts(self) -> list[str]:
+        turn = self.turn
+        n = min(len(turn.token_completion), len(turn.token_text))  # both may be growing
+        completions, texts = turn.token_completion[:n], turn.token_text[:n]
+        calls = list(turn.call_records)
+        parts: list[str] = []
+        for completion in sorted({*completions, *(c.completion for c in calls)}):
+            text = "".join(t for c, t in zip(completions, texts, strict=True) if c == completion)
+            if text:
+                parts.append(f"<div class='mnb-md'>{render_markdown(text)}</div>")
+            parts.extend(call_card(c) for c in calls if c.completion == completion)
+        with self._lock:
+            live = list(self.live_calls)
+        parts.extend(call_card(c, running=True) for c in live)
+        return parts
 
     def render(self) -> str:
-        if self.html is not None:
-            return self.html
+        """The turn's HTML: your message, the reasoning (collapsed), the reply, and how
+        it ended; the footer once finished."""
+        if self._html is not None:
+            return self._html
         turn = self.turn
-        parts = ["<div style='margin:0 0 10px 0'>"]
-        attached = ""
-        if turn.images:
-            names = ", ".join(str(i.get("source_name") or "image") for i in turn.images)
-            attached = (
-                f" <span style='color:#666'>📎 {len(turn.images)} image(s): "
-                f"{html.escape(names)}</span>"
-            )
-        parts.append(
-            "<div style='background:#eef3fb;border-radius:6px;padding:4px 8px;margin-bottom:4px'>"
-            f"<b>You</b> <span style='color:#999;font-size:smaller'>turn {turn.turn}</span>"
-            f"{attached}<div style='white-space:pre-wrap'>{html.escape(turn.user_text)}</div></div>"
-        )
         model = html.escape(str(turn.settings.get("model") or ""))
-        parts.append(
-            f"<div style='padding:0 8px'><b>Mistral</b> "
-            f"<span style='color:#999;font-size:smaller'>{model}</span>"
-        )
-        for segment in self.segments:
-            if isinstance(segment, CallRecord):
-                colour = _CALL_COLOURS.get(segment.status, "#c62828")
-                failed = segment.status != "ok" and segment.error
-                result = segment.error if failed else segment.result
-                parts.append(
-                    "<div style='font-family:monospace;font-size:smaller;color:#444'>🔧 "
-                    f"{html.escape(segment.name)}({html.escape(shorten(segment.arguments, 100))}) "
-                    f"→ <span style='color:{colour}'>{html.escape(segment.status)}</span> "
-                    f"{html.escape(shorten(result, 160))} "
-                    f"<span style='color:#999'>({duration(segment.duration_s)})</span></div>"
-                )
-            elif segment:
-                parts.append(
-                    f"<div style='white-space:pre-wrap'>{html.escape(''.join(segment))}</div>"
-                )
-        if not self.finished:
-            parts.append("<span style='color:#999'>▍</span>")
-        elif turn.status != "ok":
-            colour = _STATUS_COLOURS.get(turn.status, "#c62828")
-            mark = "⏹ cancelled" if turn.status == "cancelled" else f"⚠ {turn.status}"
-            error = "" if turn.status == "cancelled" or not turn.error else f": {turn.error}"
+        parts = [
+            f"<div class='mnb-turn mnb-turn-{turn.turn}{' mnb-replaced' * self.replaced}'>",
+            _user_html(turn),
+            "<div class='mnb-reply'><span class='mnb-who'>Mistral</span>"
+            + f"<span class='mnb-quiet'>{model}</span>",
+        ]
+        thinking = str(getattr(turn, "thinking", "") or "")
+        if thinking:
+            words = f"{len(thinking.split()):,} words"
+            state = "thinking…" if not self.finished and not turn.token_text else "reasoning"
             parts.append(
-                f"<div style='color:{colour}' class='mnb-{html.escape(turn.status)}'>"
-                f"{html.escape(mark + error)}</div>"
+                f"<details class='mnb-thinking'><summary>{state} ({words})</summary>"
+                f"<div class='mnb-thinking-text'>{html.escape(thinking)}</div></details>"
             )
+        parts.extend(self._reply_parts())
+        if not self.finished:
+            if self.retry:
+                parts.append(f"<div class='mnb-marker mnb-retry'>↻ {html.escape(self.retry)}</div>")
+            parts.append("<span class='mnb-cursor'>▍</span>")
+        else:
+            parts.append(marker(turn))
+            if self.replaced:
+                parts.append(
+                    "<div class='mnb-quiet'>taken back: not in the conversation any more "
+                    "(the log keeps it)</div>"
+                )
+            parts.append(f"<div class='mnb-footer'>{html.escape(turn_footer(turn))}</div>")
         parts.append("</div></div>")
         text = "".join(parts)
         if self.finished:
-            self.html = text  # a finished turn never changes: render it once
+            self._html = text
         return text
-
-
-class TranscriptView:
-    """Turns of one session, fed by its events, rendered as one HTML string."""
-
-    def __init__(self, turns: list[Turn] | None = None) -> None:
-        self.turns = [_TurnView(t, finished=True) for t in turns or ()]
-
-    def _view(self, turn: Turn | None) -> _TurnView | None:
-        for view in reversed(self.turns):
-            if view.turn is turn:
-                return view
-        return None
-
-    def started(self, turn: Turn) -> None:
-        if self._view(turn) is None:
-            self.turns.append(_TurnView(turn))
-
-    def token(self, turn: Turn | None, text: str) -> None:
-        view = self._view(turn)
-        if view is not None:
-            view.add_text(text)
-
-    def call(self, turn: Turn | None, call: CallRecord) -> None:
-        view = self._view(turn)
-        if view is not None:
-            view.add_call(call)
-
-    def ended(self, turn: Turn) -> None:
-        # The turn's own record is the reference (a cancelled turn keeps what streamed).
-        final = _TurnView(turn, finished=True)
-        for i in range(len(self.turns) - 1, -1, -1):
-            if self.turns[i].turn is turn:
-                self.turns[i] = final
-                return
-        self.turns.append(final)
-
-    def abandon(self) -> None:
-        """End every turn still open, as its record stands (its end event never came)."""
-        self.turns = [v if v.finished else _TurnView(v.turn, finished=True) for v in self.turns]
-
-    def render(self) -> str:
-        if not self.turns:
-            body = "<em style='color:#999'>No messages yet.</em>"
-        else:
-            body = "".join(view.render() for view in self.turns)
-        # column-reverse keeps the scroll position at the newest message.
-        return (
-            "<div style='display:flex;flex-direction:column-reverse;overflow-y:auto;"
-            f"max-height:480px'><div>{body}</div></div>"
-        )
 
 
 class Throttle:
     """Call ``action`` at most once per ``interval`` seconds; ``flush`` calls it now.
 
     ``request`` runs the action at once if the last run is old enough, otherwise once
-    the interval is up (a timer on the running loop); requests in between coalesce.
+    the interval is up; requests in between coalesce.  Session events may come from
+    the session's own thread, so the state is locked, and the delayed run is a timer on
+    the calling thread's running loop, or a ``threading.Timer`` where none runs.
     """
 
     def __init__(self, action: Callable[[], Any], interval: float = 0.1) -> None:
         self.action = action
         self.interval = interval
         self._last = float("-inf")
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | threading.Timer | None = None
+        self._lock = threading.Lock()
 
     def request(self) -> None:
-        wait = self._last + self.interval - time.monotonic()
-        if wait <= 0:
-            self.flush()
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
+        with self._lock:
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = self._start_timer(wait)
                 return
-            self._timer = loop.call_later(wait, self._on_timer)
+        self.flush()
+
+    def _start_timer(self, wait: float) -> asyncio.TimerHandle | threading.Timer:
+        try:
+            return asyncio.get_running_loop().call_later(wait, self._on_timer)
+        except RuntimeError:
+            timer = threading.Timer(wait, self._on_timer)
+            timer.daemon = True
+            timer.start()
+            return timer
 
     def _on_timer(self) -> None:
-        self._timer = None
+        with self._lock:
+            self._timer = None
         self.flush()
 
     def flush(self) -> None:
         self.cancel()
-        self._last = time.monotonic()
+        with self._lock:
+            self._last = time.monotonic()
         self.action()
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
