@@ -92,7 +92,7 @@ class ChatPanel(ShownAsWidget, VBox):
             layout=Layout(
                 display="flex",
                 flex_flow="column-reverse",  # keeps the scroll position at the newest turn
-                overflow_y="auto",
+                overflow="hidden auto",
                 max_height="520px",
                 width="100%",
             )
@@ -121,7 +121,7 @@ class ChatPanel(ShownAsWidget, VBox):
             button.layout = Layout(width="auto", min_width="110px")
         toolbar = HBox(
             [self.send_button, self.stop_button, self.edit_button, self.regenerate_button],
-            layout=Layout(flex_flow="row wrap", gap="4px"),
+            layout=Layout(flex_flow="row wrap", grid_gap="4px"),
         )
         super().__init__(
             [stylesheet(), self.transcript, self.message, toolbar, self.image_upload, self.status],

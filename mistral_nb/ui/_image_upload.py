@@ -111,7 +111,7 @@ class ImageUpload(ShownAsWidget, VBox):
         self.thumbnails = HBox(layout=Layout(flex_flow="row wrap"))
         super().__init__(
             [
-                HBox([self.picker, self.clear_button], layout=Layout(gap="4px")),
+                HBox([self.picker, self.clear_button], layout=Layout(grid_gap="4px")),
                 self.thumbnails,
                 self.status,
             ],

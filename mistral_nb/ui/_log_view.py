@@ -139,7 +139,7 @@ class LogView(ShownAsWidget, VBox):
         self.plot_pending: Any = None
         self.written: list[Path] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mistral_nb plot")
-        self.table = HTML(layout=Layout(width="100%", overflow_x="hidden"))
+        self.table = HTML(layout=Layout(width="100%", overflow="hidden"))
         self.newer_button = Button(description="◀ newer", layout=Layout(width="auto"))
         self.older_button = Button(description="older ▶", layout=Layout(width="auto"))
         self.page_label = HTML()
@@ -176,17 +176,19 @@ class LogView(ShownAsWidget, VBox):
                 self.table,
                 HBox(
                     [self.newer_button, self.older_button, self.page_label],
-                    layout=Layout(align_items="center", gap="6px"),
+                    layout=Layout(align_items="center", grid_gap="6px"),
                 ),
                 HTML("<b>Plots</b>"),
                 HBox(
                     [self.plot_kind, self.plot_turns, self.plot_button],
-                    layout=Layout(align_items="flex-start", gap="6px", flex_flow="row wrap"),
+                    layout=Layout(align_items="flex-start", grid_gap="6px", flex_flow="row wrap"),
                 ),
                 self.plot,
                 HTML("<b>Export the whole log</b>"),
                 self.export_dir,
-                HBox(list(self.export_buttons.values()), layout=Layout(width="100%", gap="6px")),
+                HBox(
+                    list(self.export_buttons.values()), layout=Layout(width="100%", grid_gap="6px")
+                ),
                 self.files,
                 self.status,
             ],

@@ -141,7 +141,10 @@ class SettingsPanel(ShownAsWidget, VBox):
         )
         self.code = HTML()
         rows += [
-            HBox([self.reset_button, self.copy_button], layout=Layout(gap="6px", margin="6px 0 0")),
+            HBox(
+                [self.reset_button, self.copy_button],
+                layout=Layout(grid_gap="6px", margin="6px 0 0"),
+            ),
             self.code,
             HTML("<span class='mnb-hint'>Changes apply from the next request on.</span>"),
             self.status,
@@ -240,7 +243,7 @@ class SettingsPanel(ShownAsWidget, VBox):
         side_box = HBox([side], layout=Layout(width=_SIDE_WIDTH, flex="0 0 auto"))
         return HBox(
             [label, control, side_box],
-            layout=Layout(width="100%", align_items="center", gap="6px"),
+            layout=Layout(width="100%", align_items="center", grid_gap="6px"),
         )
 
     # -- the model list -------------------------------------------------------------

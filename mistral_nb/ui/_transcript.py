@@ -44,6 +44,15 @@ def _user_html(turn: Turn) -> str:
     )
 
 
+def _answer(turn: Turn, completion: int, completions: list[int]) -> str:
+    """The answer text (not the reasoning) one model request of ``turn`` streamed."""
+    joined = getattr(turn, "joined", None)
+    if joined is not None:
+        return str(joined("text", completion))
+    pieces = zip(completions, turn.token_text, strict=False)
+    return "".join(t for c, t in pieces if c == completion)
+
+
 def marker(turn: Turn) -> str:
     """The line that says how a finished turn ended, when not simply "ok" (else "")."""
     status = turn.status
@@ -120,12 +129,12 @@ class TurnView:
 
     def _reply_parts(self) -> list[str]:
         turn = self.turn
-        n = min(len(turn.token_completion), len(turn.token_text))  # both may be growing
-        completions, texts = turn.token_completion[:n], turn.token_text[:n]
+        n = len(turn.token_text)  # appended last: the other columns are at least this long
+        completions = list(turn.token_completion[:n])
         calls = list(turn.call_records)
         parts: list[str] = []
         for completion in sorted({*completions, *(c.completion for c in calls)}):
-            text = "".join(t for c, t in zip(completions, texts, strict=True) if c == completion)
+            text = _answer(turn, completion, completions)
             if text:
                 parts.append(f"<div class='mnb-md'>{render_markdown(text)}</div>")
             parts.extend(call_card(c) for c in calls if c.completion == completion)
