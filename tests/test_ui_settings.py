@@ -216,7 +216,7 @@ async def test_copy_as_code_reproduces_the_panel(panel, session, local):
 
     other = mnb.Session(api_key="k", base_url=local.base_url)
     try:
-        exec(code, {"session": other})  # the copied code gives the same settings
+        exec(code, {"session": other})  # noqa: S102 - the copied code gives the same settings
         assert other.settings == session.settings
     finally:
         await other.aclose()
