@@ -30,10 +30,18 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real_mistral"
 
-# The recorded headers a client acts on; the rest (Cloudflare, Kong timings,
-# masked cookies) would only be noise, and Transfer-Encoding / Content-Length are
-# the server's own framing here.
-_KEPT_PREFIXES = ("content-type", "www-authenticate", "retry-after", "x-ratelimit", "ratelimit")
+# The recorded headers a client acts on, and the request ids (which must never
+# reach a message); the rest (Cloudflare, Kong timings, masked cookies) would be
+# noise, and Transfer-Encoding / Content-Length are the server's own framing here.
+_KEPT_PREFIXES = (
+    "content-type",
+    "www-authenticate",
+    "retry-after",
+    "x-ratelimit",
+    "ratelimit",
+    "mistral-correlation-id",
+    "x-kong-request-id",
+)
 _REASONS = {
     200: "OK",
     400: "Bad Request",

@@ -117,7 +117,7 @@ class _Call:
 
 
 class StreamReshaper:
-    """Per completion. Turns Mistral's chunks, of every era, into what pipecat 1.14's OpenAI loop reads.
+    """Per completion. Turns Mistral's chunks, of every era, into what pipecat 1.14 reads.
 
     Feed it every chunk of one completion, in order; it returns what to hand on
     instead.  Guarantees on what it returns:
