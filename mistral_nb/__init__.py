@@ -16,14 +16,18 @@ _logger.disable("pipecat")
 from ._context_window import ContextWindowWarning
 from ._errors import (
     APIError,
+    DocumentError,
     ImageError,
     LocalMistralError,
     MistralNBError,
+    RuntimeMisuseError,
+    SessionBusyError,
     SessionClosedError,
     SettingsError,
     ToolError,
     TurnLogError,
 )
+from ._events import EventKind, TokenKind
 from ._images import (
     MAX_IMAGES_PER_REQUEST,
     PreparedImage,
@@ -32,13 +36,23 @@ from ._images import (
     to_base64_jpeg,
 )
 from ._session import Session, SessionEvent
-from ._settings import SETTINGS
+from ._settings import SETTINGS, Setting
 from ._tools import Tool, ToolOutcome, ToolRegistry
 from ._turn import CallRecord, Turn
 from ._turnlog import TurnLog
-from .local import Fault, LocalMistral, ToolCall
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # LocalMistral pulls in mistral-common (and jsonschema's format checkers): load it
+    # when first used, so that `import mistral_nb` stays fast.
+    if name == "LocalMistral":
+        from .local import LocalMistral
+
+        LocalMistral.__module__ = "mistral_nb"
+        return LocalMistral
+    raise AttributeError(f"module 'mistral_nb' has no attribute {name!r}")
 
 
 def show_pipecat_logs(enabled: bool = True) -> None:
@@ -55,18 +69,22 @@ __all__ = [
     "APIError",
     "CallRecord",
     "ContextWindowWarning",
-    "Fault",
+    "DocumentError",
+    "EventKind",
     "ImageError",
     "LocalMistral",
     "LocalMistralError",
     "MistralNBError",
     "PreparedImage",
+    "RuntimeMisuseError",
     "Session",
+    "SessionBusyError",
     "SessionClosedError",
     "SessionEvent",
+    "Setting",
     "SettingsError",
+    "TokenKind",
     "Tool",
-    "ToolCall",
     "ToolError",
     "ToolOutcome",
     "ToolRegistry",
@@ -80,6 +98,8 @@ __all__ = [
 ]
 
 for _name in __all__:
+    if _name == "LocalMistral":
+        continue
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("mistral_nb."):
         try:

@@ -11,7 +11,12 @@ builtin that fits, so ``except ValueError`` keeps working for bad input::
     ├── TurnLogError         (ValueError)   a journal that cannot be read
     ├── APIError                            Mistral (or the local endpoint) answered with an error
     ├── SessionClosedError   (RuntimeError) the session was used after close()
+    ├── SessionBusyError     (RuntimeError) reset()/rewind() while a turn is running
+    ├── RuntimeMisuseError   (RuntimeError) a blocking call from the session's own thread
     └── LocalMistralError    (RuntimeError) the offline endpoint could not start or stop
+
+    MistralNBWarning         (UserWarning)
+    └── JournalWarning       (RuntimeWarning) the journal missed a turn, or skipped unreadable lines
 
 Messages say what went wrong, the offending value, and what to do about it.
 """
@@ -24,8 +29,12 @@ __all__ = [
     "APIError",
     "DocumentError",
     "ImageError",
+    "JournalWarning",
     "LocalMistralError",
     "MistralNBError",
+    "MistralNBWarning",
+    "RuntimeMisuseError",
+    "SessionBusyError",
     "SessionClosedError",
     "SettingsError",
     "ToolError",
@@ -76,7 +85,7 @@ class DocumentError(MistralNBError, ValueError):
 
 
 class TurnLogError(MistralNBError, ValueError):
-    """A turn-log journal cannot be read."""
+    """A turn-log journal cannot be read or opened (another session is writing to it)."""
 
 
 class APIError(MistralNBError):
@@ -106,5 +115,26 @@ class SessionClosedError(MistralNBError, RuntimeError):
     """The session was used after it was closed."""
 
 
+class SessionBusyError(MistralNBError, RuntimeError):
+    """A call that changes the conversation was made while a turn is running."""
+
+
+class RuntimeMisuseError(MistralNBError, RuntimeError):
+    """A blocking session call from the session's own thread, where it would deadlock."""
+
+
 class LocalMistralError(MistralNBError, RuntimeError):
     """The offline endpoint could not start, or was used while stopped."""
+
+
+class MistralNBWarning(UserWarning):
+    """Base class of the warnings mistral_nb gives."""
+
+
+class JournalWarning(MistralNBWarning, RuntimeWarning):
+    """The journal on disk missed a turn (it is still in memory), or had unreadable lines.
+
+    A failed write never costs a turn: the turn stays in ``session.log`` and is
+    written with the next one once the disk accepts it.  Loading a journal skips
+    the lines it cannot read and lists them in ``TurnLog.load_problems``.
+    """

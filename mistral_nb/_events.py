@@ -5,11 +5,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ._turn import CallRecord, Turn
 
-__all__ = ["Listeners", "SessionEvent"]
+__all__ = ["EventKind", "Listeners", "SessionEvent", "TokenKind"]
+
+#: What a :class:`SessionEvent` reports.
+EventKind = Literal[
+    "turn_started",
+    "token",
+    "thinking",
+    "call",
+    "retry",
+    "turn_ended",
+    "settings",
+    "warning",
+]
+#: A streamed piece of the answer, or of the model's reasoning.
+TokenKind = Literal["text", "thinking"]
 
 _log = logging.getLogger("mistral_nb")
 
@@ -18,11 +32,14 @@ _log = logging.getLogger("mistral_nb")
 class SessionEvent:
     """Something that happened in a session; see :meth:`Session.subscribe`.
 
-    ``kind`` is "turn_started", "token" (``text``), "call" (``call``, a finished
-    tool call), "turn_ended", "settings" (``settings``) or "warning" (``text``).
+    ``kind`` is "turn_started", "token" (``text``, a piece of the answer), "thinking"
+    (``text``, a piece of the model's reasoning), "call" (``call``, a finished tool
+    call), "retry" (``text``, e.g. "retrying (429), attempt 2 of 3..."), "turn_ended",
+    "settings" (``settings``) or "warning" (``text``).  Events are delivered on the
+    session's own thread (see ``_runtime.py``): a listener must be quick.
     """
 
-    kind: str
+    kind: EventKind
     turn: Turn | None = None
     text: str | None = None
     call: CallRecord | None = None

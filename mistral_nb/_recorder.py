@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ._api_errors import describe_failure
-from ._service import request_body
+from ._events import TokenKind
 from ._turn import CallRecord, Completion, Turn
 
 __all__ = ["TurnRecorder", "elide_images"]
@@ -31,6 +32,7 @@ class TurnRecorder:
         base_url: str,
         settings_reader: Callable[[], dict[str, Any]],
         emit: Callable[..., None] | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self.turn = turn
         self._emit = emit or (lambda kind, **payload: None)
@@ -43,6 +45,8 @@ class TurnRecorder:
         self._completion_open = False
         self._stop_when_calls_settle: str | None = None
         self._n_requests = 0
+        self._last_status: int | None = None
+        self._max_attempts = max_attempts
 
     # -- state ---------------------------------------------------------------
 
@@ -80,13 +84,11 @@ class TurnRecorder:
         self._asked_for_tools = False
         self._completion_open = True
 
-    def text(self, text: str, now: float) -> None:
+    def text(self, text: str, now: float, kind: TokenKind = "text") -> None:
         if self.finished or not self._completion_open:
             return
-        self.turn.token_completion.append(self.completion_index)
-        self.turn.token_text.append(text)
-        self.turn.token_t_s.append(self.elapsed(now))
-        self._emit("token", text=text)
+        self.turn.add_token(text, self.elapsed(now), self.completion_index, kind)
+        self._emit("thinking" if kind == "thinking" else "token", text=text)
 
     def ttfb(self, seconds: float) -> None:
         if self.turn.completions and self.turn.completions[-1].ttfb_s is None:
@@ -160,11 +162,36 @@ class TurnRecorder:
         self._n_requests += 1
         if not self.turn.requests:
             self.turn.settings = self._read_settings()
-        self.turn.requests.append(elide_images(request_body(raw)))
+        attempt = self._n_requests - len(self.turn.completions) + 1
+        if attempt > 1 and not self.finished:
+            # The OpenAI client retries 429 and 5xx on its own: say so while it waits.
+            why = f" ({self._last_status})" if self._last_status else ""
+            self._emit(
+                "retry",
+                text=f"retrying{why}, attempt {attempt} of {self._max_attempts}...",
+            )
+        if raw:
+            self.turn.requests.append(elide_images(request_body(raw)))
+
+    def response_received(self, status_code: int, headers: Any) -> None:
+        self._last_status = status_code if status_code >= 400 else None
+
+    def cached_tokens(self, tokens: int) -> None:
+        if self.turn.completions:
+            self.turn.completions[-1].cached_tokens = tokens
 
     def finish_reason(self, reason: str) -> None:
         if self.turn.completions:
             self.turn.completions[-1].finish_reason = reason
+
+
+def request_body(raw: bytes) -> dict[str, Any]:
+    """A request body as sent, parsed; a body that is not JSON is kept as text."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {"_raw": raw.decode("utf-8", "replace")}
+    return body if isinstance(body, dict) else {"_raw": body}
 
 
 def elide_images(body: dict[str, Any]) -> dict[str, Any]:

@@ -29,15 +29,12 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-
 from ._errors import ToolError
 from ._schema import FunctionSpec, describe_function
 from ._tool_calls import PendingCall, ToolOutcome, ToolStatus
 
 if TYPE_CHECKING:
     import pandas
-    from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 
 __all__ = ["DEFAULT_TIMEOUT", "Tool", "ToolOutcome", "ToolRegistry", "ToolStatus"]
 
@@ -96,26 +93,20 @@ class Tool:
         """The parameters as text: ``"city: str, unit: 'celsius'|'fahrenheit' = 'celsius'"``."""
         return ", ".join(p.label for p in self._spec.parameters)
 
-    @property
-    def schema(self) -> FunctionSchema:
-        """The tool as a pipecat ``FunctionSchema`` that sends all of :attr:`parameters`."""
-        return _FunctionSchema(self.name, self.description, self.parameters)
+    def to_dict(self) -> dict[str, Any]:
+        """The tool as Mistral's request lists it: ``{"type": "function", "function": ...}``."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
 
     def __repr__(self) -> str:
         state = "enabled" if self._enabled else "disabled"
         return f"<Tool {self.name}({self.signature}) {state}>"
-
-
-class _FunctionSchema(FunctionSchema):
-    # pipecat writes parameters as type, properties and required only: it would drop
-    # "additionalProperties": false, and tell the model that extra arguments are fine.
-
-    def __init__(self, name: str, description: str, parameters: dict[str, Any]) -> None:
-        super().__init__(name, description, parameters["properties"], parameters["required"])
-        self._parameters = parameters
-
-    def to_default_dict(self) -> dict[str, Any]:
-        return {**super().to_default_dict(), "parameters": self._parameters}
 
 
 class ToolRegistry:
@@ -268,11 +259,9 @@ class ToolRegistry:
             known = ", ".join(self._tools) or "none registered yet"
             raise ToolError(f"no tool named {name!r}; known tools: {known}", tool=name) from None
 
-    def to_tools_schema(self) -> ToolsSchema:
-        """The enabled tools as a pipecat ``ToolsSchema``."""
-        from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-
-        return ToolsSchema(standard_tools=[t.schema for t in self._tools.values() if t._enabled])
+    def to_list(self) -> list[dict[str, Any]]:
+        """The enabled tools as the request's ``tools`` list."""
+        return [t.to_dict() for t in self._tools.values() if t._enabled]
 
     # -- observers -------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import TEST_KEY
 
 import mistral_nb as mnb
-from mistral_nb import Fault
+from mistral_nb.local import Fault
 
 FIRST_THREE = [1, 2, 3]  # the request and both retries
 

@@ -39,17 +39,57 @@ def test_environment_yml_lists_every_dependency():
     assert not missing, f"environment.yml lacks {missing}"
 
 
+def imported_modules(path: Path) -> list[str]:
+    """Every absolute module ``path`` imports, at any depth (functions included)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return names
+
+
 def test_the_engine_never_imports_widgets():
     for path in ENGINE:
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert not name.startswith(("ipywidgets", "IPython")), f"{path} imports {name}"
+        for name in imported_modules(path):
+            assert not name.startswith(("ipywidgets", "IPython")), f"{path} imports {name}"
+
+
+def test_pipecat_is_imported_in_one_subpackage_only():
+    seam = ROOT / "mistral_nb" / "_pipecat"
+    importers = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "mistral_nb").rglob("*.py")
+        if any(name.split(".")[0] == "pipecat" for name in imported_modules(path))
+    }
+    assert importers, "the seam must import pipecat somewhere"
+    outside = sorted(p for p in importers if not (ROOT / p).is_relative_to(seam))
+    assert outside == [], f"pipecat imported outside mistral_nb/_pipecat: {outside}"
+
+
+def test_the_ui_never_imports_pipecat():
+    for path in (ROOT / "mistral_nb" / "ui").rglob("*.py"):
+        for name in imported_modules(path):
+            assert name.split(".")[0] != "pipecat", f"{path} imports {name}"
+            assert "_pipecat" not in name, f"{path} reaches into the pipecat seam"
+
+
+def test_importing_the_package_does_not_load_the_local_endpoint():
+    # mistral-common and jsonschema's format checkers cost ~1 s: LocalMistral loads
+    # when first used.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mistral_nb; "
+        "print(sorted(m for m in sys.modules if m.startswith(('mistral_common', "
+        "'mistral_nb.local', 'rfc3987'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

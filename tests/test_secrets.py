@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from PIL import Image
 
 import mistral_nb as mnb
-from mistral_nb import Fault
+from mistral_nb.local import Fault
 from mistral_nb.local import ToolCall
 
 SENTINEL = "sk-SENTINEL-7f3a9c1e5b2d"

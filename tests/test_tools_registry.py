@@ -11,9 +11,11 @@ import pytest
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.adapters.llm.services.mistral_adapter import MistralLLMAdapter
+from pipecat.utils.types import NOT_GIVEN
 from pydantic import BaseModel
 
 from mistral_nb._errors import MistralNBError, ToolError
+from mistral_nb._pipecat._chat import to_tools_schema
 from mistral_nb._tools import DEFAULT_TIMEOUT, Tool, ToolRegistry
 
 
@@ -100,7 +102,7 @@ def test_tool_attributes(registry):
 def test_parameters_are_a_fresh_copy(registry):
     tool = registry["add"]
     tool.parameters["properties"]["a"]["type"] = "string"
-    tool.schema.properties["b"]["type"] = "string"
+    tool.to_dict()["function"]["parameters"]["properties"]["b"]["type"] = "string"
     assert tool.parameters["properties"] == {"a": {"type": "integer"}, "b": {"type": "integer"}}
 
 
@@ -329,7 +331,7 @@ def test_enable_disable_and_the_tools_schema(registry):
     registry.disable("get_weather")
     assert registry.enabled_names == ["add"]
     assert not registry["get_weather"].enabled
-    schema = registry.to_tools_schema()
+    schema = to_tools_schema(registry.to_list())
     assert isinstance(schema, ToolsSchema)
     assert [isinstance(s, FunctionSchema) for s in schema.standard_tools] == [True]
     function = {
@@ -347,10 +349,11 @@ def test_enable_disable_and_the_tools_schema(registry):
     sent = MistralLLMAdapter().to_provider_tools_format(schema)
     assert sent == [{"type": "function", "function": function}]
     registry.enable("get_weather")
-    assert [s.name for s in registry.to_tools_schema().standard_tools] == ["get_weather", "add"]
+    assert [t["function"]["name"] for t in registry.to_list()] == ["get_weather", "add"]
     registry.disable("get_weather")
     registry.disable("add")
-    assert registry.to_tools_schema().standard_tools == []
+    assert registry.to_list() == []
+    assert to_tools_schema(registry.to_list()) is NOT_GIVEN
 
 
 # -- observers -----------------------------------------------------------------------

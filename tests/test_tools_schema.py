@@ -25,6 +25,7 @@ from mistral_common.tokens.tokenizers.base import TokenizerVersion
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 from pydantic import BaseModel, ConfigDict, Field
 
+from mistral_nb._pipecat._chat import to_tools_schema
 from mistral_nb._tools import ToolRegistry
 
 # -- types used in signatures (module level, so string hints resolve) ------------------
@@ -336,8 +337,10 @@ def test_schemas_pass_draft7_and_mistral_common(fn, tokenizer):
     parameters = tool.parameters
     jsonschema.Draft7Validator.check_schema(parameters)
     assert "$ref" not in repr(parameters) and "$defs" not in repr(parameters)
-    # What pipecat sends is FunctionSchema.to_default_dict(): check that exact object.
-    function = tool.schema.to_default_dict()
+    # What the session's pipecat seam sends: check that exact object.
+    (schema,) = to_tools_schema(registry.to_list()).standard_tools
+    function = schema.to_default_dict()
+    assert function == tool.to_dict()["function"]
     request = ChatCompletionRequest(
         model="mistral-small-latest",
         messages=[UserMessage(content="hi")],

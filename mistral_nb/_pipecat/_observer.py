@@ -8,6 +8,7 @@ aggregators' own traffic, the frame echoed upstream) is filtered out here.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    LLMThoughtTextFrame,
     MetricsFrame,
 )
 from pipecat.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
@@ -28,9 +30,11 @@ from pipecat.processors.frame_processor import FrameDirection
 if TYPE_CHECKING:
     from pipecat.services.mistral.llm import MistralLLMService
 
-    from ._recorder import TurnRecorder
+    from .._recorder import TurnRecorder
 
 __all__ = ["TurnObserver"]
+
+_log = logging.getLogger("mistral_nb")
 
 
 class TurnObserver(BaseObserver):
@@ -46,9 +50,16 @@ class TurnObserver(BaseObserver):
         if data.source is not self._llm:
             return
         recorder = self.recorder
-        frame = data.frame
         if recorder is None:
             return
+        try:
+            self._record(recorder, data)
+        except Exception as exc:  # noqa: BLE001 - a bug here must end the turn, not hang it
+            _log.exception("mistral_nb: recording a frame failed")
+            recorder.finish("error", f"mistral_nb failed while recording the turn: {exc!r}")
+
+    def _record(self, recorder: TurnRecorder, data: FramePushed) -> None:
+        frame = data.frame
         now = time.perf_counter()
         if isinstance(frame, ErrorFrame):
             # push_error sends the frame upstream; it may be seen more than once.
@@ -60,6 +71,8 @@ class TurnObserver(BaseObserver):
             return
         if isinstance(frame, LLMTextFrame):
             recorder.text(frame.text, now)
+        elif isinstance(frame, LLMThoughtTextFrame):
+            recorder.text(frame.text, now, kind="thinking")
         elif isinstance(frame, LLMFullResponseStartFrame):
             recorder.completion_started(now)
         elif isinstance(frame, LLMFullResponseEndFrame):

@@ -16,9 +16,9 @@ from typing import Any
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams
 
-from ._recorder import TurnRecorder
-from ._tools import ToolRegistry
-from ._turn import CallRecord
+from .._recorder import TurnRecorder
+from .._tools import ToolRegistry
+from .._turn import CallRecord
 
 __all__ = ["ToolCallHandler"]
 
