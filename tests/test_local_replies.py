@@ -292,6 +292,7 @@ def test_script_is_consumed_in_order_then_deterministic():
             "id": "abcDEF123",
             "type": "function",
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            "index": 0,  # as recorded in 2026 (042), non-streamed too
         }
     ]
     assert calls_of(replies[2]) == [("a", {"x": 1}), ("b", {})]

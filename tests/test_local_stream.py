@@ -74,7 +74,13 @@ def test_stream_has_mistral_wire_format(server):
     assert re.fullmatch(r"[0-9a-f]{32}", first["id"])
     assert {c["id"] for c in parsed} == {first["id"]}
     assert {c["created"] for c in parsed} == {first["created"]}
-    assert all(list(c) == ["id", "object", "created", "model", "choices"] for c in parsed[:-1])
+    # As recorded in 2026: no padding on the role chunk, ``p`` on every other chunk,
+    # usage only on the last one.
+    assert list(first) == ["id", "object", "created", "model", "choices"]
+    assert all(list(c) == ["id", "object", "created", "model", "choices", "p"] for c in middle)
+    assert list(last) == ["id", "object", "created", "model", "choices", "usage", "p"]
+    pad = "abcdefghijklmnopqrstuvwxyz0123456789"
+    assert all(1 <= len(c["p"]) <= 36 and pad.startswith(c["p"]) for c in parsed[1:])
     assert {c["object"] for c in parsed} == {"chat.completion.chunk"}
     assert {c["model"] for c in parsed} == {MODEL}
     assert first["choices"] == [
@@ -85,7 +91,15 @@ def test_stream_has_mistral_wire_format(server):
     assert last["choices"][0]["finish_reason"] == "stop"
     assert last["choices"][0]["delta"]["content"]
     usage = last["usage"]
-    assert list(usage) == ["prompt_tokens", "total_tokens", "completion_tokens"]
+    assert list(usage) == [
+        "prompt_tokens",
+        "total_tokens",
+        "completion_tokens",
+        "prompt_tokens_details",
+        "service_tier",
+    ]
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert usage["service_tier"] == "standard"
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     # ASCII reply: one chunk per token.
     assert len(parsed) - 1 == usage["completion_tokens"]
@@ -107,10 +121,12 @@ def test_non_stream_body_shape(server):
     response = post(server, {"model": MODEL, "messages": HELLO})
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert list(body) == ["id", "object", "created", "model", "choices", "usage"]
+    assert list(body) == ["id", "created", "model", "usage", "object", "choices"]  # since 2025-07
     assert body["object"] == "chat.completion"
     assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
     choice = body["choices"][0]
+    assert list(choice) == ["index", "finish_reason", "message"]
+    assert list(choice["message"]) == ["role", "tool_calls", "content"]
     assert choice["index"] == 0 and choice["finish_reason"] == "stop"
     assert choice["message"]["role"] == "assistant" and choice["message"]["tool_calls"] is None
     assert 'You said: "Hello there, how are you?"' in choice["message"]["content"]

@@ -74,8 +74,16 @@ def rejected(server, body, status=400) -> dict:
     return response.json()
 
 
-def envelope(message: str, type_: str, code: str | None) -> dict:
-    return {"object": "error", "message": message, "type": type_, "param": None, "code": code}
+def envelope(message: str, type_: str, code: str | None, status: int = 400) -> dict:
+    """Mistral's 2026 envelope: ``raw_status_code`` after the code."""
+    return {
+        "object": "error",
+        "message": message,
+        "type": type_,
+        "param": None,
+        "code": code,
+        "raw_status_code": status,
+    }
 
 
 # -- 422: the request schema -----------------------------------------------------------
@@ -225,6 +233,7 @@ def test_pipecat_prefix_after_tool_result_is_accepted(server):
 ORDER = ("invalid_request_message_order", "3230")
 FUNCTION = ("invalid_function_call", "3280")
 GENERIC = ("invalid_request_error", None)
+INVALID_ARGS = ("invalid_request_invalid_args", "3051")
 
 _RULES = {
     "user after tool": (
@@ -366,9 +375,19 @@ def test_embedding_model_cannot_chat(server):
     assert body == envelope("Invalid model: mistral-embed", "invalid_model", "1500")
 
 
-def test_reasoning_effort_is_not_supported(server):
-    body = rejected(server, {"model": MODEL, "messages": [USER], "reasoning_effort": "high"})
-    assert body == envelope("reasoning_effort='high' is not supported for this model", *GENERIC)
+def test_reasoning_effort_is_refused_by_a_model_without_it(server):
+    body = {"model": "mistral-large-latest", "messages": [USER], "reasoning_effort": "high"}
+    assert rejected(server, body) == envelope(
+        "reasoning_effort='high' is not supported for this model", *INVALID_ARGS
+    )
+
+
+@pytest.mark.parametrize(
+    "model", ["mistral-small-latest", "mistral-small-2603", "mistral-medium-3"]
+)
+def test_reasoning_effort_is_taken_by_small_4_and_medium_3_5(server, model):
+    body = {"model": model, "messages": [USER], "reasoning_effort": "high"}
+    assert post(server, body).status_code == 200
 
 
 # -- 400: context window ---------------------------------------------------------------
@@ -379,21 +398,22 @@ def test_prompt_over_the_context_window():
         body = rejected(
             tiny, {"model": "tiny", "messages": [{"role": "user", "content": "word " * 40}]}
         )
-    match = re.fullmatch(
-        r"Prompt contains (\d+) tokens, too large for model with 20 maximum context length",
+    match = re.fullmatch(  # the server's wording, as recorded in January 2026 (080)
+        r"Prompt contains (\d+) tokens and 0 draft tokens, too large for model with 20 "
+        r"maximum context length",
         body["message"],
     )
     assert match and int(match.group(1)) > 40
-    assert body["type"] == "invalid_request_error"
+    assert (body["type"], body["code"], body["raw_status_code"]) == (*INVALID_ARGS, 400)
 
 
 def test_prompt_plus_max_tokens_over_the_context_window(server):
-    body = rejected(server, {"model": MODEL, "messages": [USER], "max_tokens": 131072})
+    body = rejected(server, {"model": MODEL, "messages": [USER], "max_tokens": 262144})
     assert body["message"] == (
-        "Prompt contains 4 tokens and max_tokens is 131072 (131076 in total), too large for "
-        "model with 131072 maximum context length"
+        "Prompt contains 4 tokens and max_tokens is 262144 (262148 in total), too large for "
+        "model with 262144 maximum context length"
     )
-    ok = post(server, {"model": MODEL, "messages": [USER], "max_tokens": 131068})
+    ok = post(server, {"model": MODEL, "messages": [USER], "max_tokens": 262140})
     assert ok.status_code == 200
 
 

@@ -2,7 +2,7 @@
 
 ::
 
-    from mistral_nb.local import Fault, LocalMistral, ToolCall
+    from mistral_nb.local import Fault, LocalMistral, Reasoning, ToolCall
 
     with LocalMistral(script=[ToolCall("get_weather", {"city": "Paris"})],
                       faults=[Fault.status(429, on=3)]) as server:
@@ -10,20 +10,29 @@
         ...
         server.requests   # the JSON bodies it received
 
-Layout: ``_endpoint`` (the thread, lifecycle, public class), ``_server`` (HTTP and SSE),
-``_schema`` (422 request schema), ``_rules`` (400 serving rules, images, context window),
-``_tokens`` (tokenizer, usage, stream pieces), ``_replies`` and ``_arguments``
-(deterministic and scripted replies), ``_faults`` (fault injection), ``_catalogue``
-(/v1/models), ``_state`` (history shared between threads), ``_wire`` (bodies, ids, headers).
-The engine never imports ipywidgets or IPython.
+    model_card("mistral-small-latest")   # what it knows about a model, no server needed
+
+Layout: ``_endpoint`` (the thread, lifecycle, public class), ``_http`` (aiohttp made quiet
+and timed), ``_server`` (routes, faults, answers), ``_pipeline`` (the worker-thread part:
+decoding, validation, reply), ``_stream`` (chunks and bodies per era), ``_schema`` (422
+request schema), ``_rules`` (400 serving rules, images, context window), ``_tokens``
+(tokenizer, usage, stream pieces), ``_replies`` and ``_arguments`` (deterministic replies),
+``_script`` (scripted replies), ``_faults`` (fault injection), ``_models`` and
+``_catalogue`` (/v1/models), ``_state`` (history shared between threads), ``_wire`` (bodies,
+ids, errors, headers), ``_serve`` (the ``mistral-nb serve`` command).
+
+Importing this package does not import mistral-common or aiohttp: they load when a server
+starts. The engine never imports ipywidgets or IPython.
 """
 
-from ._endpoint import LocalMistral, serve
+from ._catalogue import model_card
+from ._endpoint import LocalMistral
 from ._faults import Fault
-from ._replies import ToolCall
+from ._script import Reasoning, ToolCall
+from ._serve import serve
 from ._state import Exchange
 
-__all__ = ["Exchange", "Fault", "LocalMistral", "ToolCall", "serve"]
+__all__ = ["Exchange", "Fault", "LocalMistral", "Reasoning", "ToolCall", "model_card", "serve"]
 
 for _name in __all__:
     _obj = globals()[_name]

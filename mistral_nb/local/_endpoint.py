@@ -7,18 +7,22 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Self
 
 from .._errors import LocalMistralError
 from ._catalogue import Catalogue
 from ._faults import Fault
-from ._server import build_app
+from ._script import TRANSITIONS, Transition
 from ._state import Exchange, State
-from ._tokens import load_tokenizer
+from ._wire import Era
 
-__all__ = ["LocalMistral", "serve"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["LocalMistral"]
+
+_ERAS = ("2026", "2024")
+_STYLES_422 = ("plain", "wrapped", "encoded")
 
 _ANY_KEY = "local-mistral"
 _STOP_TIMEOUT = 10.0
@@ -54,6 +58,20 @@ class LocalMistral:
             mistral-common allows it; Mistral's API was seen rejecting it).
         models: Extra or overriding model cards, e.g. ``[{"id": "tiny", "max_context_length":
             512}]`` (partial cards inherit an existing card's fields or sensible defaults).
+        era: The wire format: ``"2026"`` (Mistral's current shapes) or ``"2024"``
+            (``logprobs``/``usage``/``role`` null on every chunk, tool calls without ``index``
+            or ``type``, untyped error codes, the gateway's 401).
+        errors_422: How a schema error is wrapped: ``"plain"`` (``{"detail": [...]}``, as
+            today), ``"wrapped"`` (inside the error envelope) or ``"encoded"`` (as a JSON string
+            in ``message``, 2024-01).
+        reasoning_transition: How deterministic reasoning replies switch from thinking to the
+            answer: ``"mixed"``, ``"direct"``, ``"empty"`` or ``"separate"``; None: as the
+            model was recorded (mixed for Small/Medium, direct for Magistral).
+        history: Keep only the latest this many request bodies and exchanges (None: all).
+        max_body_bytes: Bodies above this size are answered 413 without being read.
+        body_timeout: Seconds a request body may take to arrive (then 408); None: no limit.
+        idle_timeout: Seconds a connection may stay open without a whole request, before its
+            first one and between requests (then it is closed); None: no limit.
 
     Example:
         >>> with LocalMistral() as server:                        # doctest: +SKIP
@@ -73,6 +91,13 @@ class LocalMistral:
         first_token_delay: float = 0.0,
         allow_user_after_tool: bool = False,
         models: Iterable[Mapping[str, Any] | str] | None = None,
+        era: Era = "2026",
+        errors_422: str = "plain",
+        reasoning_transition: Transition | None = None,
+        history: int | None = None,
+        max_body_bytes: int = 128 * 1024 * 1024,
+        body_timeout: float | None = 60.0,
+        idle_timeout: float | None = 75.0,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise LocalMistralError("api_key must be a non-empty string, or None to accept any key")
@@ -82,6 +107,20 @@ class LocalMistral:
             raise LocalMistralError("token_delay and first_token_delay must not be negative")
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise LocalMistralError(f"port must be an int in 0..65535, got {port!r}")
+        _check_choice("era", era, _ERAS)
+        _check_choice("errors_422", errors_422, _STYLES_422)
+        if reasoning_transition is not None:
+            _check_choice("reasoning_transition", reasoning_transition, TRANSITIONS)
+        if history is not None and (not isinstance(history, int) or history < 1):
+            raise LocalMistralError(f"history must be an int >= 1 or None, got {history!r}")
+        if not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+            raise LocalMistralError(f"max_body_bytes must be an int >= 1, got {max_body_bytes!r}")
+        for name, value in (("body_timeout", body_timeout), ("idle_timeout", idle_timeout)):
+            if value is not None and not value > 0:
+                raise LocalMistralError(f"{name} must be a number > 0 or None, got {value!r}")
+        self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
+        self._idle_timeout = idle_timeout
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -92,6 +131,10 @@ class LocalMistral:
             token_delay=float(token_delay),
             first_token_delay=float(first_token_delay),
             allow_user_after_tool=allow_user_after_tool,
+            era=era,
+            errors_422=errors_422,
+            reasoning_transition=reasoning_transition,
+            history=history,
         )
         self._state.push(script)
         self._state.inject(faults)
@@ -112,6 +155,8 @@ class LocalMistral:
         with self._lifecycle:
             if self._thread is not None:
                 return self
+            from ._tokens import load_tokenizer  # mistral-common: loaded when first served
+
             load_tokenizer()
             ready = threading.Event()
             failure: list[BaseException] = []
@@ -177,9 +222,21 @@ class LocalMistral:
             self._close_loop(loop)
 
     async def _startup(self) -> None:
+        from aiohttp import web
+
+        from ._http import QuietRunner
+        from ._server import Limits, build_app
+
         self._stopping = asyncio.Event()
-        app = build_app(self._state, self._stopping)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        limits = Limits(max_body_bytes=self._max_body_bytes, body_timeout=self._body_timeout)
+        app = build_app(self._state, self._stopping, limits)
+        runner = QuietRunner(
+            app,
+            idle_timeout=self._idle_timeout,
+            access_log=None,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self._idle_timeout or 3630.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._requested_port)
         try:
@@ -273,8 +330,9 @@ class LocalMistral:
     @property
     def requests(self) -> list[Any]:
         """The JSON bodies received at /v1/chat/completions, in order, rejected ones included
-        (the raw text for a body that is not JSON or nests deeper than 200 levels). A copy,
-        safe to keep."""
+        (the raw text for a body that is not JSON or nests deeper than 200 levels; None while
+        one is still being decoded). Only the latest ``history`` ones when that is set. A
+        copy, safe to keep."""
         return self._state.snapshot_requests()
 
     @property
@@ -312,12 +370,12 @@ class LocalMistral:
         deadline = time.monotonic() + timeout
         while True:
             with self._state.lock:
-                if len(self._state.requests) >= count:
+                if self._state.filled >= count:
                     break
             if time.monotonic() > deadline:
                 raise LocalMistralError(
                     f"Timed out after {timeout} s waiting for {count} request(s); "
-                    f"got {len(self._state.requests)}"
+                    f"got {self._state.filled}"
                 )
             time.sleep(0.01)
         return self.requests
@@ -331,22 +389,8 @@ class LocalMistral:
         return f"<LocalMistral running {self.base_url} api_key={key} requests={count}>"
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
-    """Run a LocalMistral in the foreground until Ctrl-C (the ``mistral-nb serve`` command).
-
-    Prints the base_url and the key to use, then blocks. Keyword arguments go to
-    :class:`LocalMistral`.
-    """
-    server = LocalMistral(host=host, port=port, **kwargs).start()
-    key = kwargs.get("api_key")
-    note = "the key you configured" if key else "any non-empty key"
-    print(
-        f"LocalMistral serving at {server.base_url} (api key: {note}); Ctrl-C to stop", flush=True
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        print("LocalMistral stopped", flush=True)
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise LocalMistralError(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        )

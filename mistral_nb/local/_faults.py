@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import LocalMistralError
-from ._wire import error_body
+from ._wire import ERRORS, Era, case_body, error_body, to_era, unauthorized
 
-__all__ = ["Fault", "FaultPlan", "default_error"]
+__all__ = ["DEFAULT_BODY", "Fault", "FaultPlan", "default_error"]
 
 Selector = int | Collection[int] | Callable[[Any], bool] | None
 
@@ -41,17 +41,25 @@ _MESSAGES = {
     400: ("Bad request", "invalid_request_error", None),
     403: ("Forbidden", "forbidden", None),
     429: ("Rate limit exceeded", "rate_limited", "1300"),
-    500: ("Internal server error", "server_error", None),
-    502: ("Bad gateway", "server_error", None),
-    503: ("Service unavailable", "server_error", None),
-    504: ("Gateway timeout", "server_error", None),
+    500: ("Service unavailable.", "internal_server_error", "1000"),
+    502: ("Bad gateway", "internal_server_error", "1000"),
+    503: ("Service unavailable.", "internal_server_error", "1000"),
+    504: ("Gateway timeout", "internal_server_error", "1000"),
 }
 
+DEFAULT_BODY: Any = object()
+"""A fault's body when none was given: the era's own, made when the fault fires."""
 
-def default_error(code: int, message: str | None) -> Any:
-    """The body Mistral's stack sends for an error status (``None``: an empty body)."""
+
+def default_error(code: int, message: str | None, era: Era = "2026") -> Any:
+    """The body Mistral's stack sends for an error status (``None``: an empty body; bytes:
+    sent as they are)."""
     if code == 401:
-        return {"detail": message or "Unauthorized"}
+        if message is None:
+            return unauthorized(era)[0]
+        return {"detail": message}
+    if code == 429 and era == "2024" and message is None:
+        return {"message": "Requests rate limit exceeded"}
     if code == 403 and message is None:
         return None
     if code == 404:
@@ -67,8 +75,8 @@ def default_error(code: int, message: str | None) -> Any:
                 }
             ]
         }
-    text, type_, err_code = _MESSAGES.get(code, ("Error", "server_error", None))
-    return error_body(message or text, type_, err_code)
+    text, type_, err_code = _MESSAGES.get(code, ("Error", "internal_server_error", None))
+    return to_era(error_body(message or text, type_, err_code, code), era)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class Fault:
     seconds: float = 0.0
     after_tokens: int = 0
     line: str | None = None
+    message: str | None = None
 
     def __post_init__(self) -> None:
         kinds = GATEWAY_KINDS | STREAM_KINDS | {"slow"}
@@ -151,9 +160,12 @@ class Fault:
         """Answer with HTTP ``code`` and Mistral's body for it.
 
         429 is Mistral's ``{"object": "error", "message": "Rate limit exceeded", "type":
-        "rate_limited", "param": null, "code": "1300"}`` with ``retry-after`` and the
-        rate-limit headers; 401 is ``{"detail": "Unauthorized"}``; 403 has no body; 404 is the
-        gateway's "no Route matched"; 422 a FastAPI detail list; 400/5xx Mistral's envelope.
+        "rate_limited", "param": null, "code": "1300", "raw_status_code": 429}`` with
+        ``retry-after`` and the rate-limit headers; 401 is ``{"detail": "Invalid API Key"}``;
+        403 has no body; 404 is the gateway's "no Route matched"; 422 a FastAPI detail list;
+        500 is ``"Service unavailable."`` typed ``internal_server_error``, code ``"1000"``;
+        other 4xx/5xx Mistral's envelope. Bodies follow the server's ``era``.
+        :meth:`error` sends Mistral's other recorded errors by name.
 
         Args:
             code: Any HTTP error status (400-599).
@@ -176,9 +188,48 @@ class Fault:
             on=on,
             times=times,
             code=code,
-            body=default_error(code, message) if body is ... else body,
+            body=DEFAULT_BODY if body is ... else body,
+            message=message,
             headers=extra,
         )
+
+    @classmethod
+    def error(
+        cls,
+        case: str,
+        *,
+        on: Selector = None,
+        times: int | None = None,
+        retry_after: float | None = None,
+        **values: Any,
+    ) -> Fault:
+        """Answer with one of Mistral's recorded errors, by name.
+
+        ===================  ======  ====================================  ======
+        case                 status  type                                  code
+        ===================  ======  ====================================  ======
+        ``message_order``    400     invalid_request_message_order         3230
+        ``invalid_model``    400     invalid_model                         1500
+        ``tool_call_id``     400     invalid_function_call                 3280
+        ``context_window``   400     invalid_request_invalid_args          3051
+        ``rate_limited``     429     rate_limited                          1300
+        ``capacity``         429     service_tier_capacity_exceeded        3505
+        ``internal``         500     internal_server_error                 1000
+        ===================  ======  ====================================  ======
+
+        The bodies carry ``raw_status_code`` as in 2026, and no ``retry-after`` (none was
+        recorded) unless ``retry_after`` is given. Placeholders in the message take
+        ``values`` (``model``, ``id``, ``prompt``, ``limit``), with defaults.
+        """
+        if case not in ERRORS:
+            raise LocalMistralError(
+                f"Unknown error case {case!r}; use one of {', '.join(sorted(ERRORS))}"
+            )
+        filled = {"model": "unknown-model", "id": "call_1", "prompt": 300000, "limit": 262144}
+        filled.update(values)
+        status, body = case_body(case, **filled)
+        headers = {} if retry_after is None else {"retry-after": _seconds(retry_after)}
+        return cls("status", on=on, times=times, code=status, body=body, headers=headers)
 
     @classmethod
     def delay(cls, seconds: float, *, on: Selector = None, times: int | None = None) -> Fault:

@@ -13,130 +13,60 @@ The deterministic rules, in order (the same request always gets the same reply):
 4. Otherwise a reply that characterises the last user message and the settings received.
 
 ``response_format`` ``json_object`` / ``json_schema`` turns a text reply into JSON.
+
+A request that reasons (``reasoning_effort`` on a model that takes it, or a Magistral model)
+gets a short thinking about the last user message before a text answer.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import LocalMistralError
 from . import _schema as s
 from ._arguments import arguments_from_text, placeholder
-from ._rules import Checked
+from ._rules import Checked, text_of
+from ._script import Reply, Transition
 from ._tokens import count_text, decode, encode_text, stream_pieces
 from ._wire import call_id
 
-__all__ = [
-    "Rendered",
-    "Reply",
-    "ScriptItem",
-    "ToolCall",
-    "check_script_item",
-    "deterministic_reply",
-    "render",
-    "reply_from_item",
-]
+__all__ = ["Rendered", "deterministic_reply", "render"]
 
 _QUOTE_LIMIT = 300
 _RESULT_LIMIT = 500
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    """A scripted tool call: LocalMistral answers with a call to ``name``.
-
-    Args:
-        name: The function to call.
-        arguments: A dict (sent as JSON) or a raw JSON string (sent as is, even if
-            malformed, to test how a client copes).
-        id: The tool call id; by default a 9-character id derived from the request.
-
-    Example:
-        ``LocalMistral(script=[ToolCall("get_weather", {"city": "Paris"}), "It is sunny."])``
-    """
-
-    name: str
-    arguments: Mapping[str, Any] | str = field(default_factory=dict)
-    id: str | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise LocalMistralError(f"ToolCall needs a function name, got {self.name!r}")
-        if not isinstance(self.arguments, (str, Mapping)):
-            raise LocalMistralError(
-                f"ToolCall arguments must be a dict or a JSON string, got {self.arguments!r}"
-            )
-        if isinstance(self.arguments, Mapping):
-            try:
-                json.dumps(dict(self.arguments))
-            except (TypeError, ValueError) as exc:
-                raise LocalMistralError(
-                    f"ToolCall arguments for {self.name} are not JSON-serializable: {exc}"
-                ) from exc
-        if self.id is not None and not isinstance(self.id, str):
-            raise LocalMistralError(f"ToolCall id must be a string, got {self.id!r}")
-
-    def arguments_json(self) -> str:
-        if isinstance(self.arguments, str):
-            return self.arguments
-        return json.dumps(dict(self.arguments), ensure_ascii=False)
-
-
-ScriptItem = str | ToolCall | list[ToolCall] | Callable[[dict[str, Any]], Any]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One reply: text, or tool calls (each ``(id, name, arguments JSON)``)."""
-
-    text: str = ""
-    tool_calls: tuple[tuple[str, str, str], ...] = ()
-    sized: bool = True  # reply_tokens may stretch or cut it (deterministic text only)
-
-
-def check_script_item(item: Any) -> Any:
-    """``item`` if it can be a scripted reply, else LocalMistralError."""
-    if isinstance(item, (str, ToolCall)) or callable(item):
-        return item
-    if isinstance(item, (list, tuple)) and item and all(isinstance(i, ToolCall) for i in item):
-        return list(item)
-    raise LocalMistralError(
-        f"A scripted reply must be a str, a ToolCall, a non-empty list of ToolCall, or a "
-        f"callable(body) returning one of those; got {item!r}"
-    )
-
-
-def reply_from_item(item: Any, body: Mapping[str, Any]) -> Reply | None:
-    """The Reply a script item stands for (None: a callable declined, go deterministic)."""
-    if callable(item) and not isinstance(item, ToolCall):
-        item = item(dict(body))
-        if item is None:
-            return None
-        item = check_script_item(item)
-        if callable(item) and not isinstance(item, ToolCall):
-            raise LocalMistralError("A script callable must not return another callable")
-    if isinstance(item, str):
-        return Reply(text=item, sized=False)
-    calls = [item] if isinstance(item, ToolCall) else item
-    seed = json.dumps(body, sort_keys=True, default=str)
-    return Reply(
-        tool_calls=tuple(
-            (call.id or call_id(f"{seed}#{n}"), call.name, call.arguments_json())
-            for n, call in enumerate(calls)
-        )
-    )
-
-
 def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.text for part in content if isinstance(part, s.TextChunk))
+    if isinstance(content, list):
+        return "\n".join(part.text for part in content if isinstance(part, s.TextChunk))
+    return text_of(content)
+
+
+def _thinking(user_text: str, results: list[s.ToolMessage], images: int) -> str:
+    """A short, deterministic reasoning about what to answer."""
+    if results:
+        noun = "result" if len(results) == 1 else "results"
+        return (
+            f"The tool returned {len(results)} {noun}. I should answer from "
+            f"{'it' if len(results) == 1 else 'them'} and quote what came back."
+        )
+    if images:
+        return (
+            f"The user sent {images} image{'s' * (images != 1)}. I should describe what I "
+            "can tell about each one: its size, mode and format."
+        )
+    if not user_text.strip():
+        return "The message is empty. I should say that I received nothing to answer."
+    words = len(user_text.split())
+    kind = "a question" if "?" in user_text else "a statement"
+    return (
+        f'The user wrote "{_quote(user_text, 80)}", {kind} of {words} '
+        f"word{'s' * (words != 1)}. I am an offline endpoint, so the honest answer is to "
+        "say what I received and with which settings."
+    )
 
 
 def _last_user(request: s.ChatCompletionRequest) -> tuple[int, s.UserMessage | None]:
@@ -304,7 +234,10 @@ def deterministic_reply(checked: Checked) -> Reply:
     else:
         text = _echo(checked, index, user)
     as_text = request.response_format is None or request.response_format.type == "text"
-    return Reply(text=_as_json(request, text, user_text), sized=as_text)
+    thinking = None
+    if checked.thinks:
+        thinking = _thinking(user_text, results, len(checked.images.get(index, [])))
+    return Reply(text=_as_json(request, text, user_text), sized=as_text, thinking=thinking)
 
 
 @functools.lru_cache(maxsize=8)
@@ -324,20 +257,40 @@ def _filler(n_tokens: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A reply laid out for the wire: stream pieces, token count, finish reason."""
+    """A reply laid out for the wire: stream pieces, token count, finish reason.
+
+    ``thinking`` holds the reasoning's pieces (None when the reply does not reason); the
+    answer's pieces are ``pieces``. ``transition`` and ``closed`` say how to stream them.
+    """
 
     pieces: list[str]
     completion_tokens: int
     finish_reason: str
     tool_calls: list[dict[str, Any]]
+    thinking: list[str] | None = None
+    transition: Transition = "mixed"
+    closed: bool = True
+    arguments: list[list[str]] = field(default_factory=list)  # each call's in token pieces
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
 
+    @property
+    def thinking_text(self) -> str:
+        return "".join(self.thinking or ())
 
-def render(reply: Reply, request: s.ChatCompletionRequest, reply_tokens: int | None) -> Rendered:
-    """Tokenize a reply: stretch to ``reply_tokens``, cut at ``stop``, cap at ``max_tokens``."""
+
+def render(
+    reply: Reply,
+    request: s.ChatCompletionRequest,
+    reply_tokens: int | None,
+    *,
+    transition: Transition = "mixed",
+    closed: bool = True,
+) -> Rendered:
+    """Tokenize a reply: stretch to ``reply_tokens``, cut at ``stop``, cap at ``max_tokens``
+    (the thinking, with its two control tokens, counts against ``max_tokens`` first)."""
     if reply.tool_calls:
         calls = [
             {"id": ident, "type": "function", "function": {"name": name, "arguments": args}}
@@ -346,8 +299,46 @@ def render(reply: Reply, request: s.ChatCompletionRequest, reply_tokens: int | N
         emitted = [{"name": name, "arguments": args} for _, name, args in reply.tool_calls]
         tokens = 1 + count_text(json.dumps(emitted, ensure_ascii=False))  # [TOOL_CALLS] + JSON
         return Rendered(
-            pieces=[], completion_tokens=tokens, finish_reason="tool_calls", tool_calls=calls
+            pieces=[],
+            completion_tokens=tokens,
+            finish_reason="tool_calls",
+            tool_calls=calls,
+            arguments=[stream_pieces(encode_text(args)) for _, _, args in reply.tool_calls],
         )
+    budget = request.max_tokens
+    thinking: list[str] | None = None
+    spent = 0
+    if reply.thinking is not None:
+        ids = encode_text(reply.thinking)
+        if budget is not None and budget < len(ids) + 2:  # [THINK] ... [/THINK]
+            kept = ids[: max(budget - 1, 0)]
+            return Rendered(
+                pieces=[],
+                completion_tokens=min(budget, len(kept) + 1),
+                finish_reason="length",
+                tool_calls=[],
+                thinking=stream_pieces(kept),
+                transition=reply.transition or transition,
+                closed=closed if reply.closed is None else reply.closed,
+            )
+        thinking, spent = stream_pieces(ids), len(ids) + 2
+        budget = None if budget is None else budget - spent
+    pieces, tokens, finish = _answer(reply, request, reply_tokens, budget)
+    return Rendered(
+        pieces=pieces,
+        completion_tokens=tokens + spent,
+        finish_reason=finish,
+        tool_calls=[],
+        thinking=thinking,
+        transition=reply.transition or transition,
+        closed=closed if reply.closed is None else reply.closed,
+    )
+
+
+def _answer(
+    reply: Reply, request: s.ChatCompletionRequest, reply_tokens: int | None, budget: int | None
+) -> tuple[list[str], int, str]:
+    """The answer's pieces, its token count and the finish reason."""
     ids = encode_text(reply.text)
     filler_ids: Sequence[int] = ()
     filler_pieces: Sequence[str] = ()
@@ -365,17 +356,8 @@ def render(reply: Reply, request: s.ChatCompletionRequest, reply_tokens: int | N
         cuts = [text.find(stop) for stop in stops if stop and stop in text]
         if cuts:
             ids, filler_ids, filler_pieces = encode_text(text[: min(cuts)]), (), ()
-    if request.max_tokens is not None and len(ids) + len(filler_ids) > request.max_tokens:
-        keep = max(request.max_tokens - len(ids), 0)
-        ids, filler_ids, filler_pieces = (
-            ids[: request.max_tokens],
-            filler_ids[:keep],
-            filler_pieces[:keep],
-        )
+    if budget is not None and len(ids) + len(filler_ids) > budget:
+        keep = max(budget - len(ids), 0)
+        ids, filler_ids, filler_pieces = ids[:budget], filler_ids[:keep], filler_pieces[:keep]
         finish = "length"
-    return Rendered(
-        pieces=stream_pieces(ids) + list(filler_pieces),
-        completion_tokens=len(ids) + len(filler_ids),
-        finish_reason=finish,
-        tool_calls=[],
-    )
+    return stream_pieces(ids) + list(filler_pieces), len(ids) + len(filler_ids), finish

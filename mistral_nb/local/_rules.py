@@ -37,14 +37,14 @@ from pydantic import ValidationError
 from . import _schema as s
 from ._catalogue import Catalogue, ModelCard
 from ._images import MAX_IMAGES, ImageInfo, ImageRejected, inspect_image
-from ._tokens import count_prompt
-from ._wire import Rejection
+from ._tokens import LONG_TEXT, count_long, count_prompt
+from ._wire import INVALID_ARGS, Rejection
 
-__all__ = ["Checked", "check_request"]
+__all__ = ["Checked", "check_request", "text_of", "thinks"]
 
 ORDER = ("invalid_request_message_order", "3230")
 FUNCTION_CALL = ("invalid_function_call", "3280")
-GENERIC = ("invalid_request_error", None)
+GENERIC = ("invalid_request_error", None)  # rules whose current type is not on record
 
 _ALLOWED_AFTER = {
     Roles.system: {Roles.user, Roles.assistant, Roles.system},
@@ -65,9 +65,20 @@ _ERROR_KINDS: tuple[tuple[type[Exception], tuple[str, str | None]], ...] = (
 class _ServingValidator(MistralRequestValidatorV11):
     """mistral-common's serving validator, tuned to the server's observed answers."""
 
-    def __init__(self, allow_user_after_tool: bool) -> None:
+    def __init__(self, allow_user_after_tool: bool, any_call_ids: bool = False) -> None:
         super().__init__(mode=ValidationMode.serving)
         self._allow_user_after_tool = allow_user_after_tool
+        self._any_call_ids = any_call_ids
+
+    def _validate_tool_call_id(self, tool_call: Any, is_last_message: bool) -> None:
+        # A third-party model served vLLM-style hands out ids like chatcmpl-tool-<hex>,
+        # and gets them back: only Mistral's own models insist on 9 characters.
+        if not self._any_call_ids:
+            super()._validate_tool_call_id(tool_call, is_last_message)
+
+    def _validate_tool_message_id(self, message: Any) -> None:
+        if not self._any_call_ids:
+            super()._validate_tool_message_id(message)
 
     def _validate_message_list_structure(self, messages: list[Any]) -> None:
         # The server reports a missing tool_call_id as such (seen in 2025), before pairing.
@@ -114,14 +125,37 @@ class Checked:
     card: ModelCard
     prompt_tokens: int
     images: dict[int, list[ImageInfo]] = field(default_factory=dict)  # by message index
+    thinks: bool = False  # the reply reasons first
 
 
-def _text_chunks(content: str | Sequence[s.TextChunk] | None) -> str | list[Any]:
+def _text_chunks(content: str | Sequence[Any] | None, *, counting: bool = False) -> str | list[Any]:
+    """mistral-common chunks; ``counting`` turns reasoning into text (the v3 tokenizer that
+    counts cannot lay out thinking chunks, and their text costs about the same)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return [mc_chunk.TextChunk(text=part.text) for part in content]
+    parts: list[Any] = []
+    for part in content:
+        if isinstance(part, s.ThinkChunk):
+            text = "".join(item.text for item in part.thinking)
+            if counting:
+                parts.append(mc_chunk.TextChunk(text=text))
+            else:
+                closed = True if part.closed is None else part.closed
+                parts.append(mc_chunk.ThinkChunk(thinking=text, closed=closed))
+        elif isinstance(part, s.TextChunk):
+            parts.append(mc_chunk.TextChunk(text=part.text))
+    return parts
+
+
+def text_of(content: str | Sequence[Any] | None) -> str:
+    """The answer text of a message's content (reasoning left out)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text for part in content if isinstance(part, s.TextChunk))
 
 
 def _arguments(arguments: dict[str, Any] | str) -> str:
@@ -138,6 +172,7 @@ def _to_mistral(
     """mistral-common's request; with ``images``, images become countable chunks."""
     messages: list[Any] = []
     dropped: list[str] = []
+    counting = images is not None
     for index, message in enumerate(request.messages):
         if isinstance(message, s.SystemMessage):
             messages.append(mc_messages.SystemMessage(content=_text_chunks(message.content)))
@@ -172,13 +207,13 @@ def _to_mistral(
                     for call in message.tool_calls
                 ]
                 if message.content:
-                    text = message.content
-                    if not isinstance(text, str):
-                        text = "".join(part.text for part in text)
-                    dropped.append(text)
+                    dropped.append(text_of(message.content))
+            content = message.content
+            if calls is not None and counting:
+                content = None  # counted from ``dropped``: v3 cannot lay out text beside calls
             messages.append(
                 mc_messages.AssistantMessage(
-                    content=None if message.content is None else _text_chunks(message.content),
+                    content=None if content is None else _text_chunks(content, counting=counting),
                     tool_calls=calls,
                     prefix=message.prefix,
                 )
@@ -229,20 +264,65 @@ def _check_images(request: s.ChatCompletionRequest, card: ModelCard) -> dict[int
                     400,
                     f"Model {request.model} does not support images (image_url chunks); "
                     "use a model with the vision capability",
-                    *GENERIC,
+                    *INVALID_ARGS,
                 )
             where = f"messages[{index}].content[{position}]"
             try:
                 found.setdefault(index, []).append(inspect_image(_image_url(part), where))
             except ImageRejected as exc:
-                raise Rejection.mistral(400, str(exc), *GENERIC) from exc
+                raise Rejection.mistral(400, str(exc), *INVALID_ARGS) from exc
     if total > MAX_IMAGES:
         raise Rejection.mistral(
             400,
             f"Too many images in request: {total}; at most {MAX_IMAGES} images are allowed",
-            *GENERIC,
+            *INVALID_ARGS,
         )
     return found
+
+
+def _texts(request: s.ChatCompletionRequest) -> list[str]:
+    texts: list[str] = []
+    for message in request.messages:
+        content = message.content
+        if isinstance(content, str):
+            texts.append(content)
+        elif content:
+            for part in content:
+                if isinstance(part, s.TextChunk):
+                    texts.append(part.text)
+                elif isinstance(part, s.ThinkChunk):
+                    texts.extend(item.text for item in part.thinking)
+    return texts
+
+
+def _check_effort(request: s.ChatCompletionRequest, card: ModelCard) -> None:
+    if request.reasoning_effort is not None and not card.reasoning_effort:
+        raise Rejection.mistral(
+            400,
+            f"reasoning_effort={request.reasoning_effort!r} is not supported for this model",
+            *INVALID_ARGS,
+        )
+
+
+def thinks(request: s.ChatCompletionRequest, card: ModelCard) -> bool:
+    """Whether the reply reasons first: ``reasoning_effort`` above ``"none"`` on a model that
+    takes it, or a Magistral model not told ``"none"``."""
+    effort = request.reasoning_effort
+    if effort == "none":
+        return False
+    return card.reasoning_effort and effort is not None or card.thinks_by_default
+
+
+def _too_long(prompt_tokens: int, request: s.ChatCompletionRequest, limit: int) -> Rejection:
+    wanted = prompt_tokens + (request.max_tokens or 0)
+    if prompt_tokens > limit or not request.max_tokens:
+        return Rejection.case("context_window", prompt=prompt_tokens, limit=limit)
+    message = (
+        f"Prompt contains {prompt_tokens} tokens and max_tokens is "
+        f"{request.max_tokens} ({wanted} in total), too large for model with "
+        f"{limit} maximum context length"
+    )
+    return Rejection.mistral(400, message, *INVALID_ARGS)
 
 
 def check_request(
@@ -259,36 +339,31 @@ def check_request(
     """
     card = catalogue.get(request.model)
     if card is None or not card.can_chat:
-        raise Rejection.mistral(400, f"Invalid model: {request.model}", "invalid_model", "1500")
-    validator = _ServingValidator(allow_user_after_tool)
+        raise Rejection.case("invalid_model", model=request.model)
+    validator = _ServingValidator(allow_user_after_tool, any_call_ids=card.tool_stream == "vllm")
     try:
         validator.validate_request(_to_mistral(request, None)[0])
     except (mc_errors.MistralCommonException, ValidationError, ValueError) as exc:
         raise _reject(exc) from exc
-    if request.reasoning_effort is not None:
-        raise Rejection.mistral(
-            400,
-            f"reasoning_effort={request.reasoning_effort!r} is not supported for this model",
-            *GENERIC,
-        )
+    _check_effort(request, card)
     images = _check_images(request, card)
+    limit = card.max_context_length
+    texts = _texts(request)
+    if sum(map(len, texts)) > LONG_TEXT:
+        # Counting a huge prompt exactly holds the tokenizer for seconds: count it in
+        # slices, and only as far as the answer is in doubt.
+        prompt_tokens = count_long(texts, limit)
+        if prompt_tokens > limit:
+            raise _too_long(prompt_tokens, request, limit)
     counted, dropped = _to_mistral(request, images)
     prompt_tokens = count_prompt(counted, dropped)
-    limit = card.max_context_length
-    wanted = prompt_tokens + (request.max_tokens or 0)
-    if wanted > limit:
-        if prompt_tokens > limit or not request.max_tokens:
-            message = (
-                f"Prompt contains {prompt_tokens} tokens, too large for model with "
-                f"{limit} maximum context length"
-            )
-        else:
-            message = (
-                f"Prompt contains {prompt_tokens} tokens and max_tokens is "
-                f"{request.max_tokens} ({wanted} in total), too large for model with "
-                f"{limit} maximum context length"
-            )
-        raise Rejection.mistral(400, message, *GENERIC)
+    if prompt_tokens + (request.max_tokens or 0) > limit:
+        raise _too_long(prompt_tokens, request, limit)
     return Checked(
-        body=body, request=request, card=card, prompt_tokens=prompt_tokens, images=images
+        body=body,
+        request=request,
+        card=card,
+        prompt_tokens=prompt_tokens,
+        images=images,
+        thinks=thinks(request, card),
     )

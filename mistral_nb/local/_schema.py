@@ -22,6 +22,7 @@ __all__ = [
     "SchemaError",
     "load_body",
     "parse_request",
+    "validate",
 ]
 
 MAX_DEPTH = 200
@@ -57,6 +58,17 @@ class ImageURLChunk(_Strict):
 ContentChunk = Annotated[TextChunk | ImageURLChunk, Field(discriminator="type")]
 
 
+class ThinkChunk(_Strict):
+    """Reasoning in an assistant message, as Mistral returns it (``closed`` since May 2026)."""
+
+    type: Literal["thinking"]
+    thinking: list[TextChunk]
+    closed: bool | None = None
+
+
+AssistantChunk = Annotated[TextChunk | ThinkChunk, Field(discriminator="type")]
+
+
 class FunctionCall(_Strict):
     name: str
     arguments: dict[str, Any] | str
@@ -81,7 +93,7 @@ class UserMessage(_Strict):
 
 class AssistantMessage(_Strict):
     role: Literal["assistant"]
-    content: str | list[TextChunk] | None = None
+    content: str | list[AssistantChunk] | None = None
     tool_calls: list[ToolCall] | None = None
     prefix: bool = False
 
@@ -237,6 +249,24 @@ def _json_invalid(pos: int, error: str) -> SchemaError:
     return SchemaError([item])
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays and objects deep (no recursion:
+    the walk is plain Python, so other threads keep running while it goes)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def load_body(raw: bytes) -> Any:
     """Decode a JSON body (UTF-8, -16 or -32, as json.loads takes bytes).
 
@@ -252,10 +282,23 @@ def load_body(raw: bytes) -> Any:
         raise _json_invalid(getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))) from exc
     except RecursionError:  # Python's json gives up near 1000 levels: found by the scan
         deep = True
-    at = _too_deep_at(text)
-    if at is not None or deep:
+    if deep or _deeper_than(body, MAX_DEPTH):
+        # Only now scan the text for where: the scan is linear but holds the GIL.
+        at = _too_deep_at(text)
         raise _json_invalid(at or 0, f"Recursion limit exceeded: deeper than {MAX_DEPTH} levels")
     return body
+
+
+def validate(body: Any) -> ChatCompletionRequest:
+    """Validate a decoded body against the request schema.
+
+    Raises:
+        SchemaError: with FastAPI's detail items.
+    """
+    try:
+        return ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        raise SchemaError(_detail(exc)) from exc
 
 
 def parse_request(raw: bytes) -> tuple[Any, ChatCompletionRequest]:
@@ -268,7 +311,4 @@ def parse_request(raw: bytes) -> tuple[Any, ChatCompletionRequest]:
         SchemaError: with FastAPI's detail items (``json_invalid`` for bad JSON).
     """
     body = load_body(raw)
-    try:
-        return body, ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        raise SchemaError(_detail(exc)) from exc
+    return body, validate(body)

@@ -1,8 +1,12 @@
 """The aiohttp application: routes, auth, faults, JSON answers and the SSE stream.
 
-A chat completion goes: record -> gateway faults (delay, status, hang) -> auth (401) ->
+A chat completion goes: read the body (413 past the size limit, 408 when it trickles) ->
+decode it (worker thread) -> record -> gateway faults (delay, status, hang) -> auth (401) ->
 schema (422) -> model, serving rules, images, context (400) -> reply (script, else
-deterministic) -> stream faults -> answer, streamed or not.
+deterministic) -> stream faults -> answer, streamed or not. Everything between reading
+the body and answering that is not I/O runs on a worker thread (``_pipeline``), so a huge
+body does not hold up other clients' streams. Each exchange is logged as one line on the
+``mistral_nb.local`` logger, with no header value in it.
 """
 
 from __future__ import annotations
@@ -10,29 +14,51 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._faults import GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan
-from ._replies import Rendered, deterministic_reply, render, reply_from_item
-from ._rules import Checked, check_request
-from ._schema import SchemaError, load_body, parse_request
+from ._faults import DEFAULT_BODY, GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan, default_error
+from ._http import LOGGER, mark_began
 from ._state import Exchange, State
-from ._tokens import load_tokenizer, tokenizer_loaded
+from ._stream import Layout, reasoning_content
 from ._wire import (
     Rejection,
     completion_id,
     correlation_id,
+    detail_422,
     dumps,
     error_body,
     rate_limit_headers,
+    to_era,
+    unauthorized,
 )
 
-__all__ = ["build_app"]
+if TYPE_CHECKING:
+    from ._pipeline import Prepared
+    from ._replies import Rendered
+
+__all__ = ["Limits", "build_app"]
 
 _BATCH_BYTES = 16 * 1024
 _COMPLETIONS = "/v1/chat/completions"
+_WORKERS = 4
+_EXCHANGE = web.RequestKey("exchange", Exchange)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server.
+
+    Attributes:
+        max_body_bytes: Larger bodies are answered 413 without being read.
+        body_timeout: Seconds a body may take to arrive (then 408 and the connection closes).
+    """
+
+    max_body_bytes: int = 128 * 1024 * 1024
+    body_timeout: float | None = 60.0
 
 
 def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -62,21 +88,20 @@ def _json(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Re
     )
 
 
-def _decode(raw: bytes) -> Any:
-    """The body to record: its JSON, else (not JSON, or nested too deep to copy and hand
-    to fault predicates safely) its text."""
-    if not raw:
-        return None
-    try:
-        return load_body(raw)
-    except SchemaError:
-        return raw.decode("utf-8", errors="replace")
+class _Answer(Exception):
+    """Answer at once with ``response`` (a body that could not be read)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 class _Handlers:
-    def __init__(self, state: State, stopping: asyncio.Event) -> None:
+    def __init__(self, state: State, stopping: asyncio.Event, limits: Limits) -> None:
         self.state = state
         self.stopping = stopping
+        self.limits = limits
+        self.executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="LocalMistral-work")
 
     # -- helpers --------------------------------------------------------------------
 
@@ -88,51 +113,96 @@ class _Handlers:
             except TimeoutError:
                 pass
 
+    async def offload(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function`` on a worker thread, keeping the event loop free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, function, *args)
+
     def authorized(self, request: web.Request) -> bool:
+        # The header's value is compared, never logged nor echoed.
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return False
         return self.state.api_key is None or token == self.state.api_key
 
+    def unauthorized(self) -> web.Response:
+        body, headers = unauthorized(self.state.era)
+        return _json(401, body, headers)
+
+    def error(self, status: int, body: Any, extra: dict[str, str] | None = None) -> web.Response:
+        return _json(status, to_era(body, self.state.era), extra)
+
     def answer(self, exchange: Exchange, response: web.StreamResponse) -> web.StreamResponse:
         exchange.status = response.status
         return response
+
+    async def read_body(self, request: web.Request) -> bytes:
+        """The body, or an :class:`_Answer`: 413 past the size limit, 408 when too slow."""
+        limit = self.limits.max_body_bytes
+        declared = request.content_length
+        try:
+            if declared is not None and declared > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+            async with asyncio.timeout(self.limits.body_timeout):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            size = declared if declared is not None else exc.actual_size  # type: ignore[attr-defined]
+            message = (
+                f"Request body too large: {size} bytes, over the {limit} byte limit; "
+                "send fewer or smaller images"
+            )
+            response = self.error(413, error_body(message, "invalid_request_error", None, 413))
+        except TimeoutError:
+            message = (
+                f"The request body did not arrive within {self.limits.body_timeout} s; "
+                "the connection is closed"
+            )
+            response = self.error(408, error_body(message, "invalid_request_error", None, 408))
+        response.force_close()
+        raise _Answer(response)
 
     # -- routes ---------------------------------------------------------------------
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         exchange = self.state.record("GET", request.path, request.headers, None, False)
+        request[_EXCHANGE] = exchange
         if not self.authorized(request):
-            return self.answer(exchange, _json(401, {"detail": "Unauthorized"}))
+            return self.answer(exchange, self.unauthorized())
         model_id = request.match_info.get("model_id")
         if model_id is None:
             return self.answer(exchange, _json(200, self.state.catalogue.to_json()))
         card = self.state.catalogue.get(model_id)
         if card is None:
-            body = {
-                "object": "error",
-                "message": f"Invalid model: {model_id}",
-                "type": "invalid_model",
-                "param": None,
-                "code": "1500",
-            }
-            return self.answer(exchange, _json(404, body))
+            body = error_body(f"Invalid model: {model_id}", "invalid_model", "1500", 404)
+            return self.answer(exchange, self.error(404, body))
         return self.answer(exchange, _json(200, card.to_json()))
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        exchange = self.state.record(
-            request.method, request.path, request.headers, _decode(raw), False
-        )
+        exchange = self.state.record(request.method, request.path, request.headers, None, False)
+        request[_EXCHANGE] = exchange
+        try:
+            raw = await self.read_body(request)
+        except _Answer as answer:
+            return self.answer(exchange, answer.response)
+        if raw:
+            self.state.fill(exchange, raw.decode("utf-8", errors="replace")[:10_000])
         body = {"message": "no Route matched with those values", "request_id": correlation_id()}
         return self.answer(exchange, _json(404, body))
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
-        raw = await request.read()
-        body = _decode(raw)
-        exchange = self.state.record("POST", request.path, request.headers, body, True)
+        exchange = self.state.record("POST", request.path, request.headers, None, True)
+        request[_EXCHANGE] = exchange
+        try:
+            raw = await self.read_body(request)
+        except _Answer as answer:
+            self.state.fill(exchange, None)
+            return self.answer(exchange, answer.response)
+        from . import _pipeline  # the tokenizer's modules load on the first request
+
+        body, invalid = await self.offload(_pipeline.decode, raw)
+        await self.offload(self.state.fill, exchange, body)
         number = exchange.number or 0
         plan = self.state.plan(number, body, GATEWAY_KINDS, FaultPlan())
         exchange.faults = tuple(plan.names)
@@ -141,56 +211,52 @@ class _Handlers:
             await self.hang(request)
             raise _Abort
         if plan.terminal is not None:
-            fault = plan.terminal
-            extra = dict(fault.headers)
-            if fault.code == 429:
-                extra = {**rate_limit_headers(None, exhausted=True), **extra}
-            return self.answer(exchange, _json(fault.code or 500, fault.body, extra))
+            return self.answer(exchange, self.fault_response(plan.terminal))
         if not self.authorized(request):
-            return self.answer(exchange, _json(401, {"detail": "Unauthorized"}))
+            return self.answer(exchange, self.unauthorized())
+        if invalid is not None:
+            return self.answer(exchange, self.schema_error(invalid))
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            exchange.model = body["model"]
         try:
-            payload, parsed = parse_request(raw)
-        except SchemaError as exc:
-            return self.answer(exchange, _json(422, {"detail": exc.detail}))
-        if not tokenizer_loaded():
-            await asyncio.get_running_loop().run_in_executor(None, load_tokenizer)
-        try:
-            checked = check_request(
-                payload,
-                parsed,
-                self.state.catalogue,
-                allow_user_after_tool=self.state.allow_user_after_tool,
-            )
-            rendered = self.reply(checked)
+            prepared = await self.offload(_pipeline.prepare, body, self.state)
+        except _pipeline.SchemaError as exc:
+            return self.answer(exchange, self.schema_error(exc))
         except Rejection as exc:
-            return self.answer(exchange, _json(exc.status, exc.body, exc.headers))
+            return self.answer(exchange, self.error(exc.status, exc.body, exc.headers))
         except Exception as exc:  # noqa: BLE001 - a bug of ours: answer like a server, say so
             message = f"LocalMistral failed on this request: {exc!r}"
             self.state.note_error(message)
-            return self.answer(exchange, _json(500, error_body(message, "server_error")))
-        plan = self.state.plan(number, payload, STREAM_KINDS | {"slow"}, plan)
+            body_500 = error_body(message, "internal_server_error", "1000", 500)
+            return self.answer(exchange, self.error(500, body_500))
+        exchange.prompt_tokens = prepared.checked.prompt_tokens
+        plan = self.state.plan(number, body, STREAM_KINDS | {"slow"}, plan)
         exchange.faults = tuple(plan.names)
         token_delay = plan.token_delay if plan.token_delay is not None else self.state.token_delay
         await self.pause(self.state.first_token_delay - (time.monotonic() - started))
-        if parsed.stream:
-            return await self.stream(request, exchange, checked, rendered, plan, token_delay)
-        return await self.complete(request, exchange, checked, rendered, plan, token_delay)
+        rendered = _outcome(prepared.rendered, plan.stream)
+        n = prepared.checked.request.n or 1
+        exchange.completion_tokens = rendered.completion_tokens * n
+        if prepared.checked.request.stream:
+            return await self.stream(request, exchange, prepared, rendered, plan, token_delay)
+        return await self.complete(exchange, prepared, rendered, plan, token_delay)
+
+    def schema_error(self, exc: Any) -> web.Response:
+        return _json(422, detail_422(exc.detail, self.state.errors_422, self.state.era))
+
+    def fault_response(self, fault: Fault) -> web.Response:
+        extra = dict(fault.headers)
+        if fault.code == 429:
+            extra = {**rate_limit_headers(None, exhausted=True), **extra}
+        code = fault.code or 500
+        body = fault.body
+        if body is DEFAULT_BODY:
+            body = default_error(code, fault.message, self.state.era)
+            if code == 401:
+                extra = {**unauthorized(self.state.era)[1], **extra}
+        return _json(code, body, extra)
 
     # -- replies --------------------------------------------------------------------
-
-    def reply(self, checked: Checked) -> Rendered:
-        item = self.state.next_script_item()
-        reply = None
-        if not State.is_empty(item):
-            try:
-                reply = reply_from_item(item, checked.body)
-            except Exception as exc:
-                message = f"LocalMistral's scripted reply failed: {exc!r}"
-                self.state.note_error(message)
-                raise Rejection.mistral(500, message, "server_error") from exc
-        if reply is None:
-            reply = deterministic_reply(checked)
-        return render(reply, checked.request, self.state.reply_tokens)
 
     async def hang(self, request: web.Request) -> None:
         """Hold the connection until the client leaves or the server stops."""
@@ -200,38 +266,45 @@ class _Handlers:
                 return
             await self.pause(0.05)
 
+    def layout(self, prepared: Prepared) -> Layout:
+        checked = prepared.checked
+        return Layout(
+            completion_id(),
+            int(time.time()),
+            checked.request.model,
+            self.state.era,
+            vllm=checked.card.tool_stream == "vllm",
+        )
+
     async def complete(
         self,
-        request: web.Request,
         exchange: Exchange,
-        checked: Checked,
+        prepared: Prepared,
         rendered: Rendered,
         plan: FaultPlan,
         token_delay: float,
     ) -> web.StreamResponse:
         fault = plan.stream
-        pieces, finish, completion_tokens = _outcome(rendered, fault)
-        await self.pause(token_delay * max(len(pieces), 1))
+        pieces = len(rendered.pieces) + len(rendered.thinking or ())
+        await self.pause(token_delay * max(pieces, 1))
         if fault is not None and fault.kind == "cut":
             raise _Abort
-        n = checked.request.n or 1
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(pieces),
-            "tool_calls": None,
-        }
-        if finish == "tool_calls":
-            message = {"role": "assistant", "content": "", "tool_calls": rendered.tool_calls}
-        body = {
-            "id": completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": checked.request.model,
-            "choices": [
-                {"index": i, "message": message, "finish_reason": finish} for i in range(n)
-            ],
-            "usage": _usage(checked.prompt_tokens, completion_tokens * n),
-        }
+        layout = self.layout(prepared)
+        content: Any = rendered.text
+        if rendered.thinking is not None:
+            content = reasoning_content(rendered.thinking_text, rendered.text, self.state.era)
+        calls = None
+        if rendered.finish_reason == "tool_calls":
+            content, calls = "", layout.vllm_ids(rendered.tool_calls, layout.id)
+        n = prepared.checked.request.n or 1
+        body = layout.body(
+            content,
+            calls,
+            rendered.finish_reason,
+            n,
+            prepared.checked.prompt_tokens,
+            rendered.completion_tokens * n,
+        )
         if fault is not None and fault.kind == "malformed":
             text = fault.line if fault.line is not None else dumps(body)[: len(dumps(body)) // 2]
             return self.answer(exchange, _json(200, text, {"content-type": "application/json"}))
@@ -241,7 +314,7 @@ class _Handlers:
         self,
         request: web.Request,
         exchange: Exchange,
-        checked: Checked,
+        prepared: Prepared,
         rendered: Rendered,
         plan: FaultPlan,
         token_delay: float,
@@ -250,7 +323,7 @@ class _Handlers:
             status=200,
             headers=_headers(
                 {
-                    "content-type": "text/event-stream",
+                    "content-type": "text/event-stream; charset=utf-8",
                     "cache-control": "no-cache",
                     **rate_limit_headers(None, exhausted=False),
                 }
@@ -259,73 +332,82 @@ class _Handlers:
         self.answer(exchange, response)
         await response.prepare(request)
         writer = _SSEWriter(response, batch=token_delay <= 0)
-        head = (
-            f'data: {{"id":"{completion_id()}","object":"chat.completion.chunk",'
-            f'"created":{int(time.time())},"model":{dumps(checked.request.model)},'
-            '"choices":[{"index":'
-        )
+        layout = self.layout(prepared)
         fault = plan.stream
         pending = fault if fault is not None and fault.kind in ("cut", "malformed") else None
-        pieces, finish, tokens = _outcome(rendered, fault)
-        n = checked.request.n or 1
-        usage = f',"usage":{dumps(_usage(checked.prompt_tokens, tokens * n))}'
+        n = prepared.checked.request.n or 1
+        usage = layout.usage_json(prepared.checked.prompt_tokens, rendered.completion_tokens * n)
+        finish = rendered.finish_reason
         sent = 0
         for choice in range(n):
-            prefix = f"{head}{choice},"
-            last_usage = usage if choice == n - 1 else ""
-            await writer.write(
-                f'{prefix}"delta":{{"role":"assistant","content":""}},"finish_reason":null}}]}}\n\n'
-            )
-            if finish == "tool_calls":
-                if pending is not None and pending.after_tokens == 0:
-                    await self.stream_fault(writer, pending, prefix)
-                    pending = None
-                calls = [{**call, "index": i} for i, call in enumerate(rendered.tool_calls)]
-                delta = dumps({"content": "", "tool_calls": calls})
-                await self.pause(token_delay)
-                await writer.write(
-                    f'{prefix}"delta":{delta},"finish_reason":"{finish}"}}]{last_usage}}}\n\n'
-                )
-                continue
-            for position, piece in enumerate(pieces):
+            await writer.write(layout.role(choice))
+            if rendered.thinking is not None:
+                await writer.write(layout.chunk(choice, layout.text("")))
+            for delta, last in _deltas(layout, rendered):
                 if pending is not None and sent == pending.after_tokens:
-                    await self.stream_fault(writer, pending, prefix)
+                    await self.stream_fault(writer, pending, layout, choice)
                     pending = None
                 if sent and token_delay > 0:
                     await self.pause(token_delay)
-                delta = f'"delta":{{"content":{dumps(piece)}}},'
-                if position == len(pieces) - 1:
-                    tail = f'"finish_reason":"{finish}"}}]{last_usage}}}\n\n'
+                if last:
+                    final_usage = usage if choice == n - 1 else None
+                    await writer.write(layout.chunk(choice, delta, finish, final_usage))
                 else:
-                    tail = '"finish_reason":null}]}\n\n'
-                await writer.write(prefix + delta + tail)
+                    await writer.write(layout.chunk(choice, delta))
                 sent += 1
-            if not pieces:
-                await writer.write(
-                    f'{prefix}"delta":{{"content":""}},"finish_reason":"{finish}"}}]'
-                    f"{last_usage}}}\n\n"
-                )
         if pending is not None:
-            await self.stream_fault(writer, pending, head + "0,")
+            await self.stream_fault(writer, pending, layout, 0)
         await writer.write("data: [DONE]\n\n")
         await writer.flush()
         await response.write_eof()
         return response
 
-    async def stream_fault(self, writer: _SSEWriter, fault: Fault, prefix: str) -> None:
+    async def stream_fault(
+        self, writer: _SSEWriter, fault: Fault, layout: Layout, choice: int
+    ) -> None:
         if fault.kind == "cut":
             await writer.flush()
             raise _Abort
-        line = fault.line if fault.line is not None else f'{prefix}"delta":{{"content":"brok'
+        line = fault.line
+        if line is None:
+            line = f'{layout.head}{choice},"delta":{{"content":"brok'
         await writer.write(line + "\n\n")
 
 
-def _outcome(rendered: Rendered, fault: Fault | None) -> tuple[list[str], str, int]:
-    """Pieces, finish reason and completion tokens, after an ``error_finish`` fault."""
-    if fault is not None and fault.kind == "error_finish":
-        pieces = rendered.pieces[: fault.after_tokens]
-        return pieces, "error", min(rendered.completion_tokens, fault.after_tokens)
-    return rendered.pieces, rendered.finish_reason, rendered.completion_tokens
+def _deltas(layout: Layout, rendered: Rendered) -> list[tuple[str, bool]]:
+    """Every token delta of one choice, each with whether it is the last (with the finish)."""
+    if rendered.finish_reason == "tool_calls":
+        return list(layout.tool_call_deltas(rendered.tool_calls, layout.id))
+    deltas: list[str] = []
+    pieces = rendered.pieces
+    if rendered.thinking is not None:
+        deltas, pieces = layout.thinking_deltas(
+            rendered.thinking, pieces, rendered.transition, rendered.closed
+        )
+    deltas.extend(layout.text(piece) for piece in pieces)
+    if not pieces:
+        deltas.append(layout.text(""))
+    return [(delta, i == len(deltas) - 1) for i, delta in enumerate(deltas)]
+
+
+def _outcome(rendered: Rendered, fault: Fault | None) -> Rendered:
+    """The reply after an ``error_finish`` fault: cut after that many tokens, thinking
+    first, and finished with ``"error"``."""
+    if fault is None or fault.kind != "error_finish":
+        return rendered
+    keep = fault.after_tokens
+    thinking = rendered.thinking
+    if thinking is not None:
+        thinking = thinking[:keep]
+        keep -= len(thinking)
+    return replace(
+        rendered,
+        thinking=thinking,
+        pieces=rendered.pieces[: max(keep, 0)],
+        finish_reason="error",
+        completion_tokens=min(rendered.completion_tokens, fault.after_tokens),
+        tool_calls=[],
+    )
 
 
 class _Abort(Exception):
@@ -358,33 +440,61 @@ class _SSEWriter:
             await self.response.write(data)
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "total_tokens": prompt + completion,
-        "completion_tokens": completion,
-    }
+def _log(request: web.Request, status: int | None, started: float) -> None:
+    exchange: Exchange | None = request.get(_EXCHANGE)
+    model = "-" if exchange is None or exchange.model is None else exchange.model
+    prompt = "-" if exchange is None or exchange.prompt_tokens is None else exchange.prompt_tokens
+    completion = "-"
+    if exchange is not None and exchange.completion_tokens is not None and status == 200:
+        completion = str(exchange.completion_tokens)
+    elapsed = (time.monotonic() - started) * 1000
+    if exchange is not None:
+        exchange.duration_ms = elapsed
+    # The path, never the query string or a header: neither may carry a secret to a log.
+    LOGGER.info(
+        "%s %s %s model=%s prompt_tokens=%s completion_tokens=%s %.1fms",
+        request.method,
+        request.path,
+        "-" if status is None else status,
+        model,
+        prompt,
+        completion,
+        elapsed,
+    )
 
 
 @web.middleware
-async def _abort_middleware(
+async def _middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    mark_began(request)
+    started = time.monotonic()
+    status: int | None = None
     try:
-        return await handler(request)
+        response = await handler(request)
+        status = response.status
+        return response
     except _Abort:
         if request.transport is not None:
             request.transport.abort()
         raise asyncio.CancelledError from None
     except ConnectionResetError:  # the client left mid-answer (an interruption, a timeout)
         raise asyncio.CancelledError from None
+    finally:
+        _log(request, status, started)
 
 
-def build_app(state: State, stopping: asyncio.Event) -> web.Application:
-    handlers = _Handlers(state, stopping)
-    app = web.Application(middlewares=[_abort_middleware], client_max_size=64 * 1024 * 1024)
+def build_app(state: State, stopping: asyncio.Event, limits: Limits) -> web.Application:
+    handlers = _Handlers(state, stopping, limits)
+    # aiohttp's own limit sits above ours, so that read_body answers in Mistral's shape.
+    app = web.Application(middlewares=[_middleware], client_max_size=limits.max_body_bytes + 1)
     app.router.add_post(_COMPLETIONS, handlers.completions)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/v1/models/{model_id}", handlers.models)
     app.router.add_route("*", "/{tail:.*}", handlers.not_found)
+
+    async def close_workers(_: web.Application) -> None:
+        handlers.executor.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(close_workers)
     return app

@@ -16,7 +16,8 @@ from typing import Any
 from .._errors import LocalMistralError
 from ._catalogue import Catalogue
 from ._faults import Fault, FaultPlan
-from ._replies import check_script_item
+from ._script import Transition, check_script_item
+from ._wire import Era
 
 __all__ = ["Exchange", "State"]
 
@@ -38,6 +39,10 @@ class Exchange:
         number: For ``POST /v1/chat/completions``, the 1-based request number that
             ``Fault(on=...)`` counts; None for other paths.
         faults: The kinds of the faults that fired on this request.
+        model: The model the body asked for, when it named one.
+        prompt_tokens: Counted for a request that passed validation.
+        completion_tokens: Of the answer given (all choices).
+        duration_ms: From the request to the end of the answer.
     """
 
     method: str
@@ -47,6 +52,10 @@ class Exchange:
     status: int | None = None
     number: int | None = None
     faults: tuple[str, ...] = ()
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    duration_ms: float | None = None
 
 
 @dataclass
@@ -59,9 +68,15 @@ class State:
     token_delay: float = 0.0
     first_token_delay: float = 0.0
     allow_user_after_tool: bool = False
+    era: Era = "2026"
+    errors_422: str = "plain"
+    reasoning_transition: Transition | None = None
+    history: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    requests: list[Any] = field(default_factory=list)
-    exchanges: list[Exchange] = field(default_factory=list)
+    requests: deque[Exchange] = field(default_factory=deque)  # the completion requests
+    exchanges: deque[Exchange] = field(default_factory=deque)
+    received: int = 0  # completion requests ever received: Fault(on=...) counts these
+    filled: int = 0  # of which the body is recorded
     errors: list[str] = field(default_factory=list)
     script: deque[Any] = field(default_factory=deque)
     faults: list[Fault] = field(default_factory=list)
@@ -83,8 +98,14 @@ class State:
             self.faults.extend(new)
             self.fired.extend(0 for _ in new)
 
+    def __post_init__(self) -> None:
+        # A long-running server keeps only the latest bodies (``history``).
+        self.requests = deque(self.requests, maxlen=self.history)
+        self.exchanges = deque(self.exchanges, maxlen=self.history)
+
     def reset(self) -> None:
         with self.lock:
+            self.received = self.filled = 0
             self.requests.clear()
             self.exchanges.clear()
             self.errors.clear()
@@ -94,7 +115,7 @@ class State:
 
     def snapshot_requests(self) -> list[Any]:
         with self.lock:
-            return copy.deepcopy(self.requests)
+            return [copy.deepcopy(exchange.body) for exchange in self.requests]
 
     def snapshot_exchanges(self) -> list[Exchange]:
         with self.lock:
@@ -112,11 +133,22 @@ class State:
         with self.lock:
             number = None
             if completion:
-                self.requests.append(copy.deepcopy(body))
-                number = len(self.requests)
-            exchange = Exchange(method, path, visible, body, number=number)
+                self.received += 1
+                number = self.received
+            exchange = Exchange(method, path, visible, copy.deepcopy(body), number=number)
+            if completion:
+                self.requests.append(exchange)
             self.exchanges.append(exchange)
             return exchange
+
+    def fill(self, exchange: Exchange, body: Any) -> None:
+        """Record the body of a request that was numbered before it was decoded (decoding
+        runs on a worker thread; numbering stays in arrival order on the loop)."""
+        copied = copy.deepcopy(body)
+        with self.lock:
+            exchange.body = copied
+            if exchange.number is not None:
+                self.filled += 1
 
     def plan(self, number: int, body: Any, kinds: frozenset[str], plan: FaultPlan) -> FaultPlan:
         """Fire the faults of ``kinds`` that select this request, respecting ``times``."""
