@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
 import jsonschema
 import pytest
+from conftest import TEST_KEY
 from mistral_common.protocol.instruct.request import ResponseFormat
 from mistralai.extra.utils.response_format import response_format_from_pydantic_model
 from pydantic import BaseModel, Field
@@ -374,3 +377,36 @@ def test_parse_reply_never_raises(schema):
 )
 def test_schema_label_is_short(schema, label):
     assert schema_label(schema) == label
+
+
+# -- on the wire ------------------------------------------------------------------------------
+
+
+def post_chat(local, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        local.base_url.rstrip("/") + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {TEST_KEY}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("schema", [Person, Node, Owner, PERSON_SCHEMA, "json"])
+def test_local_mistral_accepts_the_format_and_its_reply_parses(local, schema):
+    status, body = post_chat(
+        local,
+        {
+            "model": "mistral-small-latest",
+            "messages": [{"role": "user", "content": "Ada Lovelace, 36, born 1815-12-10, Paris"}],
+            "response_format": to_response_format(schema),
+        },
+    )
+    assert status == 200, body
+    assert local.requests[-1]["response_format"] == to_response_format(schema)
+    parsed, error = parse_reply(body["choices"][0]["message"]["content"], schema)
+    assert error is None
+    assert parsed is not None
