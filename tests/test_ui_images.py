@@ -29,8 +29,16 @@ def _entry(name: str, mime: str, content: bytes) -> dict:
     }
 
 
+def _pick(widget: ImageUpload, *entries: dict) -> None:
+    """What the browser sends when files are chosen: their metadata, and the bytes as buffers."""
+    metas = [{k: v for k, v in e.items() if k != "content"} for e in entries]
+    widget.picker._handle_custom_msg(
+        {"event": "files", "files": metas}, [e["content"] for e in entries]
+    )
+
+
 async def _upload(widget: ImageUpload, *entries: dict) -> None:
-    widget.file_upload.set_state({"value": list(entries)})
+    _pick(widget, *entries)
     if widget.pending is not None:
         await widget.pending
 
@@ -42,9 +50,14 @@ def upload(session):
     widget.close()
 
 
-async def test_the_file_upload_is_an_image_picker_for_several_files(upload):
-    assert upload.file_upload.accept == "image/*"
-    assert upload.file_upload.multiple
+async def test_the_picker_takes_several_images_and_counts_what_is_attached(upload):
+    assert upload.picker.accept == "image/*" and upload.picker.multiple
+    assert upload.picker.count == 0
+    await _upload(upload, _entry("a.png", "image/png", _png()))
+    await _upload(upload, _entry("b.png", "image/png", _png()))
+    assert upload.picker.count == 2  # every image attached, not the last batch
+    assert upload.status.text == "2 images attached: they go with the next message"
+    assert "content" not in str(upload.picker.get_state())  # no bytes in widget state
 
 
 async def test_an_upload_shows_thumbnails_sizes_and_tokens_before_sending(upload, session):
@@ -62,8 +75,9 @@ async def test_an_upload_shows_thumbnails_sizes_and_tokens_before_sending(upload
     thumb, caption = cards[1].children[0].children[0], cards[1].children[1].value
     assert thumb.format == "jpeg" and max(Image.open(io.BytesIO(thumb.value)).size) <= 96
     tokens = images[1].estimated_tokens("mistral-small-latest")
-    assert "1540×770 JPEG" in caption and f"~{tokens:,} tokens on mistral-small-latest" in caption
-    assert upload.file_upload.value == ()  # the bytes left the widget state
+    assert "3000×1500 → 1540×770 JPEG" in caption  # downscaled, and it says so
+    assert f"~{tokens:,} tokens on mistral-small-latest" in caption
+    assert "64×32 JPEG (as is)" in cards[0].children[1].value
     assert upload.status.kind == "ok" and not upload.clear_button.disabled
 
     session.update_settings(model="pixtral-12b-latest")  # estimates follow the model
@@ -90,6 +104,7 @@ async def test_clear_and_remove(upload):
     remove_a = upload.thumbnails.children[0].children[0].children[1]
     remove_a.click()
     assert [i.source_name for i in upload.images] == ["b.png"]
+    assert upload.picker.count == 1 and upload.status.text == "removed a.png"
     upload.clear_button.click()
     assert upload.images == [] and upload.thumbnails.children == ()
     assert upload.clear_button.disabled
@@ -105,7 +120,7 @@ async def test_more_than_mistral_takes_per_request_is_refused(session):
 
 def test_without_a_running_loop_the_upload_is_converted_at_once():
     upload = ImageUpload()
-    upload.file_upload.set_state({"value": [_entry("a.png", "image/png", _png())]})
+    _pick(upload, _entry("a.png", "image/png", _png()))
     assert upload.pending is None and len(upload.images) == 1
     assert "~" in upload.thumbnails.children[0].children[1].value
     upload.close()
@@ -125,7 +140,8 @@ async def test_the_chat_sends_uploaded_images_as_image_url_parts(session, local)
     assert content[1]["type"] == "image_url"
     assert content[1]["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")
     assert chat.image_upload.images == []  # sent, then cleared
-    assert "📎 1 image(s): red.png" in chat.transcript.value
+    assert chat.image_upload.picker.count == 0 and chat.image_upload.status.text == ""
+    assert "📎 1 image: red.png" in chat.transcript_html
     chat.close()
 
 

@@ -60,7 +60,10 @@ async def _upload_png(chat: ChatPanel) -> None:
         "last_modified": int(time.time() * 1000),
         "content": memoryview(_png()),
     }
-    chat.image_upload.file_upload.set_state({"value": [entry]})
+    meta = {k: v for k, v in entry.items() if k != "content"}
+    chat.image_upload.picker._handle_custom_msg(
+        {"event": "files", "files": [meta]}, [entry["content"]]
+    )
     await chat.image_upload.pending
     assert chat.image_upload.images
 
@@ -119,26 +122,32 @@ async def test_the_playground_puts_the_chat_on_top_and_the_rest_in_tabs(session,
 
 def test_long_labels_are_not_cut():
     panel = SettingsPanel(mnb.Session(api_key="k", base_url="http://127.0.0.1:9/v1"))
-    labelled = [
-        w
-        for w in _widgets(panel)
-        if getattr(w, "description", "")
-        and hasattr(getattr(w, "style", None), "description_width")
-        and not isinstance(w, (ipywidgets.Checkbox, ipywidgets.Button))
-    ]
-    assert len(labelled) >= 8
-    assert all(w.style.description_width == "initial" for w in labelled)
+    labels = [w for w in _widgets(panel) if isinstance(w, ipywidgets.Label)]
+    assert len(labels) >= 9
+    # One 150 px column; at ~7.5 px a character (13 px UI font) every label fits whole.
+    assert {w.layout.width for w in labels} == {"150px"}
+    assert max(len(w.value) for w in labels) * 7.5 <= 150, [w.value for w in labels]
+    buttons = [w for w in _widgets(panel) if isinstance(w, ipywidgets.Button)]
+    assert all(w.layout.width == "auto" for w in buttons)  # sized to their label
     panel.session.close()
+    panel.close()
+
+
+async def test_a_notebook_saves_the_panel_not_its_text_repr(session):
+    panel = Playground(session)
+    for widget in (panel, *panel.panels):
+        bundle = widget._repr_mimebundle_()
+        assert list(bundle) == ["application/vnd.jupyter.widget-view+json"], type(widget)
     panel.close()
 
 
 async def test_close_unsubscribes_every_panel(session):
     panel = Playground(session)
-    before = [_state_text(w) for w in (panel.chat_panel.transcript, panel.log_view.table)]
+    before = [panel.chat_panel.transcript_html, _state_text(panel.log_view.table)]
     panel.close()
     session.update_settings(temperature=1.2)
     await session.send("after close")
-    after = [_state_text(w) for w in (panel.chat_panel.transcript, panel.log_view.table)]
+    after = [panel.chat_panel.transcript_html, _state_text(panel.log_view.table)]
     assert after == before
     assert panel.settings_panel.sliders["temperature"].value != 1.2
 
@@ -173,13 +182,14 @@ async def _use_every_panel(panel: Playground, local: mnb.LocalMistral) -> None:
         chat.send_button.click()
         await chat.pending
     panel.settings_panel.sliders["temperature"].value = 0.7
-    panel.log_view.view.value = "calls"
+    panel.log_view.plot_kind.value = "tool-call durations"
+    panel.log_view.plot_pending.result(timeout=30)
     panel.log_view.export_buttons["csv"].click()
     await panel.log_view.pending
     await _upload_png(chat)  # thumbnails on show too
 
     assert [t.status for t in session.log] == ["ok", "error", "ok"]
-    assert "API key" in chat.transcript.value  # the 401 is explained...
+    assert "API key" in chat.transcript_html  # the 401 is explained...
     widgets = _widgets(panel)
     assert len(widgets) > 60
     leaks = [w for w in widgets if SENTINEL in _state_text(w) or "SENTINEL" in _state_text(w)]

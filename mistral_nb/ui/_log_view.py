@@ -48,6 +48,25 @@ _COLUMNS = [
 ]
 
 
+def _row(turn: Any) -> dict[str, Any]:
+    """The turn's ``turns()`` row, with its cost when the log does not carry one yet."""
+    row: dict[str, Any] = turn.summary_row()
+    if "cost_usd" not in row:
+        try:
+            from .._pricing import cost_usd
+        except ImportError:  # pragma: no cover - an engine without prices
+            return row
+        usage = turn.usage
+        # Prices are linear in tokens: the turn's summed usage prices its requests.
+        row["cost_usd"] = cost_usd(
+            str(row.get("model") or ""),
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+            usage.get("cached_tokens"),
+        )
+    return row
+
+
 def _cells(row: dict[str, Any]) -> list[tuple[str, str]]:
     """(text, full text for the hover) of each column."""
     rate = row.get("tokens_per_s")
@@ -218,7 +237,7 @@ class LogView(ShownAsWidget, VBox):
             self.table.value = "<em class='mnb-hint'>Nothing logged yet.</em>"
             self.page_label.value = ""
         else:
-            self.table.value = summary_table([t.summary_row() for t in shown])
+            self.table.value = summary_table([_row(t) for t in shown])
             self.page_label.value = (
                 f"<span class='mnb-hint'>turns {shown[0].turn}–{shown[-1].turn} of "
                 f"{len(turns)} · page {self.page + 1} of {pages}</span>"
