@@ -1,37 +1,48 @@
 """A turn: one user message and everything the model did about it.
 
-A ``Turn`` is plain data: what was sent, every streamed token with its time,
-every tool call, usage, the settings in effect, the status.  The session fills
-it in while the turn runs (see ``_recorder.py``); the turn log keeps finished
-turns and writes them to disk with ``to_dict`` / ``from_dict``.
+A ``Turn`` is plain data: what was sent, every streamed token with its time and
+kind (reasoning or answer), every tool call, usage, the settings in effect, the
+status.  The session fills it in while the turn runs (see ``_recorder.py``); the
+turn log keeps finished turns and writes them to disk with ``to_dict`` /
+``from_dict``.
+
+Tokens are stored by column, not one object per token: ``token_text`` is a list
+of strings, and the numbers are ``array`` columns of the same length
+(``token_completion``, ``token_t_s``, ``token_kind``, ``token_choice``), so a
+million tokens take well under 200 bytes each and the log's ``tokens()`` frame is
+built from whole columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from itertools import compress
+from operator import not_
+from typing import Any, Literal
 
 import pandas as pd
 
 from ._errors import APIError
+from ._log_frames import CALL_COLUMNS, call_rows, token_frame
+from ._text import clean_text, clean_value
 
-__all__ = ["CallRecord", "Completion", "Turn"]
+__all__ = ["KINDS", "CallRecord", "Completion", "TokenKind", "Turn"]
 
-TOKEN_COLUMNS = ["turn", "completion", "index", "text", "t_s"]
-CALL_COLUMNS = [
-    "turn",
-    "completion",
-    "call_id",
-    "name",
-    "arguments",
-    "result",
-    "status",
-    "error",
-    "started_at",
-    "duration_s",
-]
+#: What a streamed piece is: the model's reasoning, or its answer.
+TokenKind = Literal["text", "thinking"]
+#: ``token_kind`` holds an index into this tuple.
+KINDS: tuple[TokenKind, ...] = ("text", "thinking")
+_TEXT, _THINKING = 0, 1
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    # A journal written by a newer mistral_nb may carry fields this one does not know.
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 @dataclass
@@ -42,7 +53,7 @@ class CallRecord:
     name: str
     arguments: Any
     result: Any
-    status: str  # ok | error | timeout | rejected
+    status: str  # ok | error | timeout | rejected | cancelled
     error: str | None
     started_at: datetime
     duration_s: float
@@ -63,7 +74,8 @@ class CallRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallRecord:
-        return cls(**{**data, "started_at": datetime.fromisoformat(data["started_at"])})
+        started_at = datetime.fromisoformat(data["started_at"])
+        return cls(**{**_known(cls, data), "started_at": started_at})
 
 
 @dataclass
@@ -76,13 +88,26 @@ class Completion:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Completion:
-        return cls(**data)
+        return cls(**_known(cls, data))
+
+
+def _count(codes: array[int], code: int) -> int:
+    return codes.tobytes().count(code)  # bytes.count: C speed, no int objects
+
+
+def _column(values: Any, typecode: str) -> array[Any]:
+    return (
+        values
+        if isinstance(values, array) and values.typecode == typecode
+        else array(typecode, values)
+    )
 
 
 @dataclass
@@ -92,6 +117,7 @@ class Turn:
     Returned by ``Session.send`` / ``Session.ask`` once the reply (and any tool
     round-trip) is done.  ``status`` is ``ok``, ``error``, ``timeout`` or
     ``cancelled``; a turn that failed keeps what had streamed before the failure.
+    ``text`` is the answer; a reasoning model's reasoning is ``thinking``.
     """
 
     turn: int
@@ -107,18 +133,97 @@ class Turn:
     retries: int = 0
     completions: list[Completion] = field(default_factory=list)
     call_records: list[CallRecord] = field(default_factory=list)
-    token_completion: list[int] = field(default_factory=list)
+    token_completion: array[int] = field(default_factory=lambda: array("i"))
     token_text: list[str] = field(default_factory=list)
-    token_t_s: list[float] = field(default_factory=list)
+    token_t_s: array[float] = field(default_factory=lambda: array("d"))
+    token_kind: array[int] = field(default_factory=lambda: array("b"))
+    token_choice: array[int] = field(default_factory=lambda: array("H"))
     requests: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Callers may give lists; the columns are arrays from here on.
+        self.token_completion = _column(self.token_completion, "i")
+        self.token_t_s = _column(self.token_t_s, "d")
+        self.token_kind = _column(self.token_kind, "b")
+        self.token_choice = _column(self.token_choice, "H")
+
+    # -- filled in while the turn runs ---------------------------------------
+
+    def add_token(
+        self,
+        text: str,
+        t_s: float,
+        completion: int,
+        kind: TokenKind = "text",
+        choice: int = 0,
+    ) -> None:
+        """Append one streamed piece.
+
+        Args:
+            text: The piece as streamed (lone surrogates become U+FFFD).
+            t_s: Seconds since the turn started.
+            completion: Which model request of the turn streamed it (0, 1 after a tool call...).
+            kind: ``"text"`` for the answer, ``"thinking"`` for reasoning.
+            choice: Which of ``n`` candidates it belongs to (0 unless ``n`` > 1).
+        """
+        if kind == "text":
+            code = _TEXT
+        elif kind == "thinking":
+            code = _THINKING
+        else:
+            raise ValueError(f"a token's kind is 'text' or 'thinking', not {kind!r}")
+        texts = self.token_text
+        if len(self.token_kind) != len(texts) or len(self.token_choice) != len(texts):
+            self._pad_columns()
+        self.token_completion.append(completion)
+        self.token_t_s.append(t_s)
+        self.token_kind.append(code)
+        self.token_choice.append(choice)
+        # Last: a reader on another thread that goes by len(token_text) sees whole rows.
+        texts.append(text if text.isascii() else clean_text(text))
+
+    def _pad_columns(self) -> None:
+        # Tokens appended to token_text directly (not through add_token) are answer text.
+        n = len(self.token_text)
+        for column in (self.token_kind, self.token_choice):
+            if len(column) < n:
+                column.frombytes(bytes(column.itemsize * (n - len(column))))
+
     # -- what a user reads ---------------------------------------------------
+
+    def kind_codes(self) -> array[int]:
+        """``token_kind`` padded to the length of ``token_text`` (0 = text, 1 = thinking)."""
+        kinds, n = self.token_kind, len(self.token_text)
+        if len(kinds) == n:
+            return kinds
+        padded = kinds[:n]
+        padded.frombytes(bytes(n - len(padded)))
+        return padded
+
+    def joined(self, kind: TokenKind = "text", completion: int | None = None) -> str:
+        """The streamed pieces of one kind (of one completion, if given), joined."""
+        kinds = self.kind_codes()
+        code = KINDS.index(kind)
+        if completion is None:
+            if not _count(kinds, _THINKING):
+                return "".join(self.token_text) if code == _TEXT else ""
+            # The codes are 0 and 1: they select thinking pieces as they are, text negated.
+            keep: Any = kinds if code == _THINKING else map(not_, kinds)
+        else:
+            pairs = zip(kinds, self.token_completion, strict=False)
+            keep = (k == code and c == completion for k, c in pairs)
+        return "".join(compress(self.token_text, keep))
 
     @property
     def text(self) -> str:
-        """The reply text, every streamed piece joined."""
-        return "".join(self.token_text)
+        """The answer: every streamed answer piece joined (reasoning is ``thinking``)."""
+        return self.joined("text")
+
+    @property
+    def thinking(self) -> str:
+        """The model's reasoning, every streamed reasoning piece joined ("" if none)."""
+        return self.joined("thinking")
 
     @property
     def ok(self) -> bool:
@@ -138,11 +243,30 @@ class Turn:
 
         prompt, completion = total("prompt_tokens"), total("completion_tokens")
         both = None if prompt is None and completion is None else (prompt or 0) + (completion or 0)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": both}
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": both,
+            "cached_tokens": total("cached_tokens"),
+        }
 
     @property
     def ttfb_s(self) -> float | None:
+        """Seconds from the first request to its first byte (pipecat's TTFB)."""
         return self.completions[0].ttfb_s if self.completions else None
+
+    @property
+    def ttft_s(self) -> float | None:
+        """Seconds from the start of the turn to the first streamed piece of any kind."""
+        return self.token_t_s[0] if self.token_t_s and self.token_text else None
+
+    @property
+    def ttfat_s(self) -> float | None:
+        """Seconds from the start of the turn to the first piece of the answer."""
+        try:
+            return self.token_t_s[self.kind_codes().index(_TEXT)]
+        except (ValueError, IndexError):
+            return None
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -154,13 +278,14 @@ class Turn:
 
     @property
     def tokens(self) -> pd.DataFrame:
-        """Every streamed piece: completion, index, text, t_s (seconds since the turn began)."""
-        return pd.DataFrame(self.token_columns(), columns=TOKEN_COLUMNS)
+        """Every streamed piece: completion, choice, index, kind, text, t_s (since the start)."""
+        return token_frame([self])
 
     @property
     def calls(self) -> pd.DataFrame:
         """Every tool call of this turn: arguments, result, status, error, duration."""
-        return pd.DataFrame(self.call_rows(), columns=CALL_COLUMNS)
+        frame = pd.DataFrame(call_rows([self]), columns=CALL_COLUMNS)
+        return frame
 
     def raise_for_status(self) -> Turn:
         """Raise ``APIError`` if the turn did not end well; return the turn otherwise."""
@@ -172,27 +297,11 @@ class Turn:
             )
         return self
 
-    # -- rows for the log's DataFrames ---------------------------------------
-
-    def token_columns(self) -> dict[str, list[Any]]:
-        counts: dict[int, int] = {}
-        index = []
-        for completion in self.token_completion:
-            index.append(counts.get(completion, 0))
-            counts[completion] = index[-1] + 1
-        return {
-            "turn": [self.turn] * len(self.token_text),
-            "completion": list(self.token_completion),
-            "index": index,
-            "text": list(self.token_text),
-            "t_s": list(self.token_t_s),
-        }
-
-    def call_rows(self) -> list[dict[str, Any]]:
-        return [{"turn": self.turn, **call.__dict__} for call in self.call_records]
-
     def summary_row(self) -> dict[str, Any]:
+        """The turn's row in ``TurnLog.turns()``."""
         usage = self.usage
+        kinds = self.kind_codes()
+        thinking_chunks = _count(kinds, _THINKING)
         return {
             "turn": self.turn,
             "started_at": self.started_at,
@@ -203,9 +312,14 @@ class Turn:
             "response_text": self.text,
             "finish_reason": self.finish_reason,
             "n_chunks": len(self.token_text),
+            "thinking_chunks": thinking_chunks,
+            "thinking_chars": len(self.thinking) if thinking_chunks else 0,
             "prompt_tokens": usage["prompt_tokens"],
             "completion_tokens": usage["completion_tokens"],
+            "cached_tokens": usage["cached_tokens"],
             "ttfb_s": self.ttfb_s,
+            "ttft_s": self.ttft_s,
+            "ttfat_s": self.ttfat_s,
             "duration_s": self.duration_s,
             "tokens_per_s": self.tokens_per_s,
             "n_calls": len(self.call_records),
@@ -214,9 +328,49 @@ class Turn:
             "error": self.error,
         }
 
+    def clean(self) -> int:
+        """Replace lone surrogates in every string of the turn (requests aside).
+
+        Returns how many strings were changed.  Request bodies are cleaned by the
+        log, which knows which of their messages it has seen already.
+        """
+        changed = 0
+        for name in ("user_text", "error", "status", "error_category"):
+            value = getattr(self, name)
+            if isinstance(value, str) and clean_text(value) is not value:
+                setattr(self, name, clean_text(value))
+                changed += 1
+        for value in (self.settings, self.images, self.warnings):
+            changed += clean_value(value)[1]
+        if not "".join(self.token_text).isascii():
+            changed += clean_value(self.token_text)[1]
+        for call in self.call_records:
+            for name in ("call_id", "name", "arguments", "result", "status", "error"):
+                value, n = clean_value(getattr(call, name))
+                if n:
+                    setattr(call, name, value)
+                    changed += n
+        for completion in self.completions:
+            if completion.finish_reason is not None:
+                completion.finish_reason = clean_text(completion.finish_reason)
+        return changed
+
     # -- journal -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        n = len(self.token_text)
+        tokens: dict[str, Any] = {
+            "completion": self.token_completion[:n].tolist(),
+            "text": list(self.token_text),
+            "t_s": self.token_t_s[:n].tolist(),
+        }
+        kinds = self.kind_codes()
+        # Optional columns, absent when they hold nothing but zeros (answer text, choice 0):
+        # journals stay as they were for models that do not reason.
+        if _count(kinds, _THINKING):
+            tokens["kind"] = kinds.tolist()
+        if any(self.token_choice[:n]):
+            tokens["choice"] = self.token_choice[:n].tolist()
         return {
             "turn": self.turn,
             "started_at": self.started_at.isoformat(),
@@ -231,25 +385,39 @@ class Turn:
             "retries": self.retries,
             "completions": [c.to_dict() for c in self.completions],
             "calls": [c.to_dict() for c in self.call_records],
-            "tokens": {
-                "completion": self.token_completion,
-                "text": self.token_text,
-                "t_s": self.token_t_s,
-            },
+            "tokens": tokens,
             "requests": self.requests,
             "warnings": self.warnings,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Turn:
+        """The turn a journal line holds; ``TypeError`` / ``ValueError`` if it is not one."""
         tokens = data.get("tokens") or {}
+        texts = list(tokens.get("text", []))
+        if not all(type(text) is str for text in texts):
+            raise TypeError("a token's text is not a string")
+        n = len(texts)
+        columns = {
+            "token_completion": array("i", tokens.get("completion", [])),
+            "token_t_s": array("d", tokens.get("t_s", [])),
+            "token_kind": array("b", tokens.get("kind") or bytes(n)),
+            "token_choice": array("H", tokens.get("choice") or [0] * n),
+        }
+        for name, column in columns.items():
+            if len(column) != n:
+                raise ValueError(f"{len(column)} values in {name} for {n} tokens")
+        if columns["token_kind"].count(_TEXT) + columns["token_kind"].count(_THINKING) != n:
+            raise ValueError(f"a token's kind is not one of {KINDS}")
+        if not isinstance(data["turn"], int) or not isinstance(data["user_text"], str):
+            raise TypeError("the turn number or the user text has the wrong type")
         return cls(
             turn=data["turn"],
             started_at=datetime.fromisoformat(data["started_at"]),
             user_text=data["user_text"],
             settings=data.get("settings") or {},
             images=data.get("images") or [],
-            status=data["status"],
+            status=str(data["status"]),
             error=data.get("error"),
             error_status_code=data.get("error_status_code"),
             error_category=data.get("error_category"),
@@ -257,11 +425,10 @@ class Turn:
             retries=data.get("retries", 0),
             completions=[Completion.from_dict(c) for c in data.get("completions", [])],
             call_records=[CallRecord.from_dict(c) for c in data.get("calls", [])],
-            token_completion=list(tokens.get("completion", [])),
-            token_text=list(tokens.get("text", [])),
-            token_t_s=list(tokens.get("t_s", [])),
+            token_text=texts,
             requests=data.get("requests") or [],
             warnings=data.get("warnings") or [],
+            **columns,
         )
 
     # -- display -------------------------------------------------------------
@@ -293,10 +460,18 @@ class Turn:
                 f"{html.escape(call.name)}({html.escape(_short(call.arguments))}) → "
                 f"{html.escape(call.status)}: {html.escape(_short(call.result))}</div>"
             )
+        thinking = self.thinking
+        if thinking:
+            parts.append(
+                "<details><summary style='color:#666'>reasoning</summary>"
+                f"<div style='white-space:pre-wrap;color:#666'>{html.escape(thinking)}</div>"
+                "</details>"
+            )
         parts.append(f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>")
         if self.error:
             parts.append(f"<div style='color:{colour}'>{html.escape(self.error)}</div>")
-        return "<div class='mistral-nb-turn'>" + "".join(parts) + "</div>"
+        # The notebook sends this as UTF-8: a running turn may not be cleaned yet.
+        return clean_text("<div class='mistral-nb-turn'>" + "".join(parts) + "</div>")
 
 
 def _short(value: Any, limit: int = 120) -> str:

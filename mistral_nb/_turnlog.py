@@ -2,27 +2,45 @@
 
 The journal (``_journal.py``) is JSON Lines, one finished turn a line, appended
 and flushed to disk as each turn ends, so a kernel killed mid-session loses at
-most the turn that was running.  ``TurnLog.load`` reads a journal back; a torn
-last line (the kernel died while writing it) is skipped with a warning.
+most the turn that was running.  A disk that refuses a write costs no turn: it
+stays in memory, a ``JournalWarning`` says so, and it is written once the disk
+accepts writes again.  ``TurnLog.load`` reads a journal back, skipping (and
+listing in ``load_problems``) any line it cannot read.
+
+Every string a turn brings is made valid UTF-8 when the turn is appended, so no
+export, display or journal line can fail on a lone surrogate.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import pandas as pd
+import pyarrow as pa
 
-from ._journal import Journal, read_journal, share_messages
-from ._turn import CALL_COLUMNS, TOKEN_COLUMNS, Turn
+from ._errors import JournalWarning
+from ._journal import Journal
+from ._journal_format import JournalContents, LoadProblem, read_journal, share_messages
+from ._log_frames import CALL_COLUMNS, call_rows, text_array, token_frame
+from ._text import clean_value
+from ._turn import Turn
 
-__all__ = ["TurnLog"]
+__all__ = ["LoadProblem", "TurnLog"]
 
-_INTEGER_COLUMNS = ("max_tokens", "random_seed", "prompt_tokens", "completion_tokens")
+_INTEGER_COLUMNS = (
+    "max_tokens",
+    "random_seed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+)
 
 
 class TurnLog:
@@ -30,17 +48,52 @@ class TurnLog:
 
     Args:
         path: A JSONL journal to append each finished turn to (created if
-            missing; turns already in it are loaded first).
+            missing; turns already in it are loaded first).  The file is locked
+            while the log is open: a second log on the same path raises
+            ``TurnLogError``.  ``close()`` (or ``with TurnLog(path) as log:``)
+            releases it; so does dropping the log.
+
+    Attributes:
+        load_problems: The journal lines that could not be read (or only partly),
+            as ``LoadProblem(line, reason)``; empty when every line was whole.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._turns: list[Turn] = []
         self._journal: Journal | None = None
         self._last_request: dict[str, Any] | None = None
+        self._highest_turn = 0
+        # Each finished turn's token texts as one Arrow array, made once: tokens() joins them.
+        self._text_arrays: list[pa.Array | None] = []
+        self.load_problems: list[LoadProblem] = []
         if path is not None:
-            self._journal, self._turns = Journal.open(Path(path))
-            self._last_request = share_messages(
-                [body for turn in self._turns for body in turn.requests], None
+            self._journal, contents = Journal.open(Path(path))
+            self._take(contents, Path(path))
+
+    def _take(self, contents: JournalContents, path: Path) -> None:
+        self._turns = contents.turns
+        self._text_arrays = []
+        self._highest_turn = contents.highest_turn
+        self.load_problems = contents.problems
+        self._last_request = share_messages(
+            [body for turn in self._turns for body in turn.requests], None
+        )
+        if contents.torn_at is not None:
+            warnings.warn(
+                f"{path}: the last line ({contents.torn_line}) is incomplete (the session was "
+                "probably killed while writing it) and was skipped",
+                JournalWarning,
+                stacklevel=3,
+            )
+        if contents.problems:
+            listed = "; ".join(f"line {p.line}: {p.reason}" for p in contents.problems[:5])
+            more = f"; and {len(contents.problems) - 5} more" if len(contents.problems) > 5 else ""
+            warnings.warn(
+                f"{path}: {len(contents.problems)} line(s) could not be read in full, the "
+                f"{len(self._turns)} turns around them were kept ({listed}{more}); "
+                "see log.load_problems",
+                JournalWarning,
+                stacklevel=3,
             )
 
     # -- collection ----------------------------------------------------------
@@ -56,25 +109,109 @@ class TurnLog:
 
     @property
     def path(self) -> Path | None:
-        """The journal finished turns are appended to, if any."""
+        """The journal finished turns are appended to, if any (None once closed)."""
         return self._journal.path if self._journal is not None else None
 
+    @property
+    def unwritten(self) -> list[int]:
+        """Numbers of finished turns the journal could not write yet (they are in memory)."""
+        return self._journal.pending if self._journal is not None else []
+
     def next_turn_number(self) -> int:
-        return self._turns[-1].turn + 1 if self._turns else 1
+        """One more than any turn seen, unreadable journal lines included."""
+        last = self._turns[-1].turn if self._turns else 0
+        return max(last, self._highest_turn) + 1
 
     def append(self, turn: Turn) -> None:
-        """Add a finished turn, and write it to the journal when there is one."""
+        """Add a finished turn, and write it to the journal when there is one.
+
+        A journal that cannot be written does not raise: the turn is kept in
+        memory, a ``JournalWarning`` (also in ``turn.warnings``) says why, and the
+        journal catches up with the next turn it can write (or ``flush()``).
+        """
+        previous = self._last_request
         # Each request repeats the conversation: share equal messages, so memory grows
         # with the conversation and not with its square.
-        self._last_request = share_messages(turn.requests, self._last_request)
+        self._last_request = share_messages(turn.requests, previous)
+        if turn.clean() + _clean_requests(turn.requests, previous):
+            turn.warnings.append("lone surrogates (not valid Unicode) became U+FFFD in the log")
+        self._text_arrays.extend([None] * (len(self._turns) - len(self._text_arrays)))
         self._turns.append(turn)
+        self._text_arrays.append(text_array(turn.token_text))
+        self._highest_turn = max(self._highest_turn, turn.turn)
         if self._journal is not None:
-            self._journal.append([turn])
+            problem = self._journal.append([turn])
+            if problem is not None:
+                self._warn_unwritten(turn, problem)
+
+    def _warn_unwritten(self, turn: Turn, problem: str) -> None:
+        assert self._journal is not None
+        waiting = [n for n in self._journal.pending if n != turn.turn]
+        also = f" (as are turns {', '.join(map(str, waiting))})" if waiting else ""
+        message = (
+            f"the journal {self._journal.path} missed turn {turn.turn}: {problem}. "
+            f"The turn is in memory (session.log){also} and is written with the next "
+            "turn once the disk accepts it, or by log.flush(); log.save(other_path) writes "
+            "everything elsewhere"
+        )
+        turn.warnings.append(message)
+        warnings.warn(message, JournalWarning, stacklevel=3)
+
+    def flush(self) -> bool:
+        """Write turns the journal missed (a full disk, since freed); True if none are left."""
+        if self._journal is None:
+            return True
+        problem = self._journal.flush()
+        if problem is not None:
+            warnings.warn(
+                f"the journal {self._journal.path} still cannot be written ({problem}); "
+                f"turns {', '.join(map(str, self._journal.pending))} are in memory only",
+                JournalWarning,
+                stacklevel=2,
+            )
+        return problem is None
+
+    def close(self) -> None:
+        """Write what the journal missed, then release it; the log stays readable.
+
+        Turns appended afterwards are kept in memory only (``save`` starts a new
+        journal).  Closing twice is harmless.
+        """
+        journal, self._journal = self._journal, None
+        if journal is None:
+            return
+        pending = journal.pending
+        problem = journal.close()
+        if problem is not None:
+            warnings.warn(
+                f"the journal {journal.path} was closed without turns "
+                f"{', '.join(map(str, pending))} ({problem}); they are in memory only: "
+                "log.save(other_path) writes everything",
+                JournalWarning,
+                stacklevel=2,
+            )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # -- DataFrames ----------------------------------------------------------
 
     def turns(self) -> pd.DataFrame:
-        """One row per turn: status, settings in effect, texts, usage, timing, calls, error."""
+        """One row per turn: status, settings in effect, texts, usage, timing, calls, error.
+
+        ``response_text`` is the answer; a reasoning model's reasoning is counted
+        in ``thinking_chars`` and ``thinking_chunks`` (``n_chunks`` counts every
+        streamed piece).  ``ttft_s`` is the time to the first piece of any kind,
+        ``ttfat_s`` to the first piece of the answer, both from the turn's start.
+        """
         frame = pd.DataFrame([t.summary_row() for t in self._turns])
         if frame.empty:
             return pd.DataFrame(columns=list(_empty_summary_columns()))
@@ -86,17 +223,19 @@ class TurnLog:
         return frame
 
     def tokens(self) -> pd.DataFrame:
-        """One row per streamed piece: turn, completion, index, text, t_s."""
-        columns: dict[str, list[Any]] = {name: [] for name in TOKEN_COLUMNS}
-        for turn in self._turns:
-            for name, values in turn.token_columns().items():
-                columns[name].extend(values)
-        return pd.DataFrame(columns, columns=TOKEN_COLUMNS)
+        """One row per streamed piece: turn, completion, choice, index, kind, text, t_s.
+
+        ``kind`` is ``thinking`` (reasoning) or ``text`` (the answer); ``index``
+        counts within the completion; ``t_s`` is seconds since the turn started.
+        """
+        arrays = self._text_arrays
+        for index in range(len(arrays), len(self._turns)):
+            arrays.append(text_array(self._turns[index].token_text))  # loaded turns: once
+        return token_frame(self._turns, arrays)
 
     def calls(self) -> pd.DataFrame:
         """One row per tool call: turn, call_id, name, arguments, result, status, error, timing."""
-        rows = [row for turn in self._turns for row in turn.call_rows()]
-        frame = pd.DataFrame(rows, columns=CALL_COLUMNS)
+        frame = pd.DataFrame(call_rows(self._turns), columns=CALL_COLUMNS)
         frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
         return frame
 
@@ -117,7 +256,7 @@ class TurnLog:
     # -- files ---------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str], *, follow: bool = True) -> Path:
-        """Write every turn to a JSONL journal.
+        """Write every turn to a JSONL journal (atomically).
 
         Args:
             follow: Keep appending each new turn to this file (the default), so that it
@@ -125,20 +264,25 @@ class TurnLog:
                 journal where it was.
         """
         path = Path(path)
-        journal = Journal.write(path, self._turns)
+        journal = Journal.write(path, self._turns, keep=self._journal)
         if follow:
-            self._journal = journal
+            old, self._journal = self._journal, journal
+            if old is not None:
+                old.close()
+        else:
+            journal.close()
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TurnLog:
         """Read a journal written by ``save`` or by a session's ``log=`` path.
 
-        The returned log does not append to ``path``; call ``save`` for that.
+        Lines that cannot be read are skipped with a ``JournalWarning`` and listed
+        in ``load_problems``.  The returned log does not append to ``path`` (and
+        does not lock it); call ``save`` for that.
         """
         log = cls()
-        log._turns, _ = read_journal(Path(path))
-        log._last_request = share_messages([b for t in log._turns for b in t.requests], None)
+        log._take(read_journal(Path(path)), Path(path))
         return log
 
     def to_parquet(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
@@ -164,12 +308,12 @@ class TurnLog:
             frame = frame.copy()
             for column in ("arguments", "result"):
                 if column in frame:
-                    frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
+                    frame[column] = [_json_text(v) for v in frame[column]]
             target = directory / f"{name}.{kind}"
             if kind == "parquet":
                 frame.to_parquet(target, index=False)
             else:
-                frame.to_csv(target, index=False)
+                frame.to_csv(target, index=False, encoding="utf-8")
             written[name] = target
         return written
 
@@ -185,7 +329,31 @@ class TurnLog:
         return frame[[c for c in columns if c in frame]].to_html(index=False, max_rows=20)
 
 
-def _empty_summary_columns() -> list[str]:
-    from datetime import datetime
+def _clean_requests(requests: list[dict[str, Any]], previous: dict[str, Any] | None) -> int:
+    """Clean request bodies, skipping the messages shared with (and cleaned in) ``previous``."""
+    changed = 0
+    for body in requests:
+        earlier = previous.get("messages") if isinstance(previous, dict) else None
+        for key, value in list(body.items()):
+            if key != "messages" or not isinstance(value, list) or not isinstance(earlier, list):
+                body[key], n = clean_value(value)
+                changed += n
+                continue
+            for index, message in enumerate(value):
+                if index < len(earlier) and message is earlier[index]:
+                    continue
+                value[index], n = clean_value(message)
+                changed += n
+        previous = body
+    return changed
 
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):  # a circular structure, a NaN in strict mode...
+        return repr(value)
+
+
+def _empty_summary_columns() -> list[str]:
     return list(Turn(turn=0, started_at=datetime.now(UTC), user_text="").summary_row())
