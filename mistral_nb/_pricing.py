@@ -21,12 +21,21 @@ from __future__ import annotations
 import json
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-__all__ = ["PRICES_AS_OF", "PRICES_SOURCE", "Price", "cost_usd", "price_for", "price_table"]
+__all__ = [
+    "PRICES_AS_OF",
+    "PRICES_SOURCE",
+    "Price",
+    "cost_usd",
+    "price_for",
+    "price_table",
+    "usage_cost_usd",
+]
 
 _TABLE = resources.files("mistral_nb") / "data" / "prices.json"
 
@@ -171,6 +180,45 @@ def cost_usd(
     )
     cost = micro_usd / 1_000_000
     return cost * _table().batch_factor if batch else cost
+
+
+def usage_cost_usd(model: str, usage: Any, *, batch: bool = False) -> float:
+    """What one request costs, from its ``usage`` as Mistral or pipecat reports it.
+
+    Reads the prompt and completion counts and the cached count from whichever form is
+    given: Mistral's body (``prompt_tokens_details.cached_tokens``, or
+    ``num_cached_tokens`` as the API sent it in February 2026) or pipecat's
+    ``LLMTokenUsage`` (``cache_read_input_tokens``; Mistral's prompt count is gross of
+    the cache, so nothing is added to it), as a mapping or an object. Never raises.
+
+    Args:
+        model: The model id or alias.
+        usage: The usage mapping or object; None gives NaN.
+        batch: Priced as a batch-API request (50% off).
+
+    Returns:
+        The cost in USD, or ``float("nan")``; see :func:`cost_usd`.
+    """
+    if usage is None:
+        return math.nan
+    details = _field(usage, "prompt_tokens_details")
+    cached = _field(details, "cached_tokens") if details is not None else None
+    for name in ("num_cached_tokens", "cache_read_input_tokens"):
+        if cached is None:
+            cached = _field(usage, name)
+    return cost_usd(
+        model,
+        _field(usage, "prompt_tokens"),
+        _field(usage, "completion_tokens"),
+        cached,
+        batch=batch,
+    )
+
+
+def _field(container: Any, name: str) -> Any:
+    if isinstance(container, Mapping):
+        return container.get(name)
+    return getattr(container, name, None)
 
 
 def price_table() -> Any:

@@ -15,7 +15,14 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from mistral_nb._pricing import PRICES_AS_OF, PRICES_SOURCE, cost_usd, price_for, price_table
+from mistral_nb._pricing import (
+    PRICES_AS_OF,
+    PRICES_SOURCE,
+    cost_usd,
+    price_for,
+    price_table,
+    usage_cost_usd,
+)
 
 # name asked -> (pinned id, input, cached input, output), USD per million tokens.
 # Cached input: Mistral's figure where its pricing page shows one, else input x 0.1.
@@ -211,3 +218,56 @@ def test_the_price_file_is_package_data_with_its_date_and_source():
     for row in raw["models"]:
         assert row["input"] >= 0 and row["output"] >= 0, row["id"]
         assert row["status"] in {"current", "preview", "deprecated"}, row["id"]
+
+
+# -- from a usage, as Mistral or pipecat reports it ------------------------------------------
+
+# The usage of a real streamed reply (api.mistral.ai, 2026-08, mistral-small-latest; capture
+# 001 of the team's real-traffic recordings), verbatim.
+RECORDED_USAGE = {
+    "prompt_tokens": 22,
+    "total_tokens": 30,
+    "completion_tokens": 8,
+    "prompt_tokens_details": {"cached_tokens": 0},
+    "service_tier": "standard",
+}
+
+
+def test_usage_cost_reads_mistrals_usage():
+    expected = (22 * 0.15 + 8 * 0.60) / 1e6
+    assert usage_cost_usd("mistral-small-latest", RECORDED_USAGE) == pytest.approx(expected)
+
+
+def test_usage_cost_reads_each_form_of_the_cached_count():
+    # Mistral's form since March 2026, its February 2026 form, and pipecat's field name.
+    current = {"prompt_tokens": 1000, "completion_tokens": 0,
+               "prompt_tokens_details": {"cached_tokens": 640}}  # fmt: skip
+    february = {"prompt_tokens": 1000, "completion_tokens": 0, "num_cached_tokens": 640}
+    pipecat_dump = {"prompt_tokens": 1000, "completion_tokens": 0, "cache_read_input_tokens": 640}
+    expected = (360 * 0.15 + 640 * 0.015) / 1e6
+    for usage in (current, february, pipecat_dump):
+        assert usage_cost_usd("mistral-small-latest", usage) == pytest.approx(expected), usage
+
+
+def test_usage_cost_reads_pipecats_token_usage_object():
+    from pipecat.metrics.metrics import LLMTokenUsage
+
+    usage = LLMTokenUsage(
+        prompt_tokens=1000,
+        completion_tokens=66,
+        total_tokens=1066,
+        cache_read_input_tokens=640,
+        reasoning_tokens=50,  # inside the 66: not priced twice
+    )
+    expected = (360 * 0.15 + 640 * 0.015 + 66 * 0.60) / 1e6
+    assert usage_cost_usd("mistral-small-latest", usage) == pytest.approx(expected)
+    assert usage_cost_usd("mistral-small-latest", usage, batch=True) == pytest.approx(expected / 2)
+
+
+def test_usage_cost_without_a_usage_is_nan():
+    assert math.isnan(usage_cost_usd("mistral-small-latest", None))
+    assert math.isnan(usage_cost_usd("mistral-small-latest", {}))
+    assert math.isnan(usage_cost_usd("mistral-small-latest", {"prompt_tokens": 5}))
+    assert math.isnan(usage_cost_usd("no-such-model", RECORDED_USAGE))
+    no_details = {"prompt_tokens": 10, "completion_tokens": 0, "prompt_tokens_details": None}
+    assert usage_cost_usd("mistral-small-latest", no_details) == pytest.approx(1.5e-6)
