@@ -314,6 +314,44 @@ def test_vllm_style_fragments_without_index_are_one_call():
     assert name == "weather" and json.loads(arguments)["longitude"] == "13.4050"
 
 
+def fragments(*calls: dict[str, Any]) -> list[dict[str, Any]]:
+    """One chunk per tool-call fragment, on 024's chunk (2024-11, no index)."""
+    base = json.loads(stream_payloads(load_capture("024"))[1])
+    out = []
+    for position, call in enumerate(calls):
+        chunk = copy.deepcopy(base)
+        chunk["choices"][0]["delta"]["tool_calls"] = [call]
+        if position < len(calls) - 1:
+            chunk["choices"][0]["finish_reason"] = None
+            del chunk["usage"]
+        out.append(chunk)
+    return out
+
+
+def test_fragments_repeating_their_id_and_name_are_one_call():
+    out = reshape(
+        fragments(
+            {"id": "abcdEFGH1", "function": {"name": "plus", "arguments": '{"a": 1'}},
+            {"id": "abcdEFGH1", "function": {"name": "plus", "arguments": ', "b": 2}'}},
+            {"id": "zyxwVUTS9", "function": {"name": "minus", "arguments": "{}"}},
+        )
+    )
+    assert pipecat_calls(out) == [
+        ("abcdEFGH1", "plus", '{"a": 1, "b": 2}'),
+        ("zyxwVUTS9", "minus", "{}"),
+    ]
+
+
+def test_a_name_that_comes_after_the_first_fragment_still_reaches_pipecat():
+    out = reshape(
+        fragments(
+            {"index": 0, "id": "abcdEFGH1", "function": {"arguments": ""}},
+            {"index": 0, "function": {"name": "plus", "arguments": '{"a": 1, "b": 2}'}},
+        )
+    )
+    assert pipecat_calls(out) == [("abcdEFGH1", "plus", '{"a": 1, "b": 2}')]
+
+
 def test_text_beside_a_call_is_handed_on_before_it():
     payload = json.loads(stream_payloads(load_capture("020"))[1])
     payload["choices"][0]["delta"]["content"] = "Let me check."

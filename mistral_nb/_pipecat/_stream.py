@@ -114,6 +114,8 @@ def _content_items(content: list[Any]) -> list[str | Thinking]:
 class _Call:
     ordinal: int
     source_id: str | None
+    call_id: str
+    named: bool
 
 
 class StreamReshaper:
@@ -184,26 +186,41 @@ class StreamReshaper:
             known = None  # a second call under a reused index: a new call
         if known is None and not isinstance(index, int) and self._calls:
             current = self._calls[-1]
-            # Without an index, only an id or a name announces a new call; a
-            # fragment with neither (or repeating the current id) continues it.
-            if (source_id is None or source_id == current.source_id) and name is None:
+            # Without an index, an id or a name announces a new call; a fragment
+            # with neither, or repeating the current id, continues the current one.
+            if source_id is not None:
+                continues = source_id == current.source_id
+            else:
+                continues = name is None
+            if continues:
                 known = current
         if known is not None:
+            if name is not None and not known.named:
+                # The name came after the first fragment: pipecat takes the id
+                # from the fragment that has the name, so both go together.
+                known.named = True
+                return ChoiceDeltaToolCall(
+                    index=known.ordinal,
+                    id=known.call_id,
+                    type="function",
+                    function=ChoiceDeltaToolCallFunction(name=name, arguments=arguments or ""),
+                )
             return ChoiceDeltaToolCall(
                 index=known.ordinal,
                 function=ChoiceDeltaToolCallFunction(arguments=arguments or ""),
             )
 
-        record = _Call(len(self._calls), source_id)
-        self._calls.append(record)
-        if isinstance(index, int):
-            self._by_index[index] = record
+        ordinal = len(self._calls)
         if source_id is not None and _MISTRAL_ID.fullmatch(source_id):
             call_id = source_id
         else:
-            call_id = mistral_call_id(f"{self._salt}/{record.ordinal}/{source_id}")
+            call_id = mistral_call_id(f"{self._salt}/{ordinal}/{source_id}")
+        record = _Call(ordinal, source_id, call_id, named=name is not None)
+        self._calls.append(record)
+        if isinstance(index, int):
+            self._by_index[index] = record
         return ChoiceDeltaToolCall(
-            index=record.ordinal,
+            index=ordinal,
             id=call_id,
             type="function",
             function=ChoiceDeltaToolCallFunction(name=name, arguments=arguments or ""),
