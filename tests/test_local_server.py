@@ -160,7 +160,7 @@ def test_any_non_empty_bearer_token_is_accepted_by_default():
         for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
             response = httpx.post(url, json=BODY, headers=headers)
             assert response.status_code == 401
-            assert response.json() == {"detail": "Unauthorized"}
+            assert response.content == b'{"detail":"Invalid API Key"}\n'  # as in 2026 (070)
         assert server.api_key == "local-mistral"
 
 
@@ -195,7 +195,7 @@ def test_models_list_follows_the_snapshot():
     assert body["object"] == "list"
     cards = {card["id"]: card for card in body["data"]}
     assert set(ids) == set(cards)
-    medium = cards["mistral-medium-2508"]
+    medium = cards["mistral-medium-3-5"]
     assert list(medium) == [
         "id",
         "object",
@@ -211,10 +211,14 @@ def test_models_list_follows_the_snapshot():
         "default_model_temperature",
         "type",
     ]
-    assert medium["aliases"] == ["mistral-medium-latest", "mistral-medium"]
-    assert cards["mistral-medium"]["aliases"] == ["mistral-medium-2508", "mistral-medium-latest"]
+    # Since 2026-06 the -latest alias names Medium 3.5 (Mistral's model data, 2026-08).
+    assert medium["aliases"] == ["mistral-medium-3", "mistral-medium-latest"]
+    assert cards["mistral-medium-latest"]["aliases"] == ["mistral-medium-3-5", "mistral-medium-3"]
     assert medium["capabilities"]["vision"] and medium["capabilities"]["function_calling"]
-    assert (medium["max_context_length"], medium["default_model_temperature"]) == (131072, 0.3)
+    assert medium["capabilities"]["reasoning"]
+    assert (medium["max_context_length"], medium["default_model_temperature"]) == (262144, 0.3)
+    assert cards["mistral-medium-2508"]["aliases"] == []
+    assert cards["mistral-medium-2508"]["deprecation_replacement_model"] == "mistral-medium-latest"
     assert cards["mistral-large-latest"]["max_context_length"] == 262144
     assert cards["open-mistral-7b"]["capabilities"]["vision"] is False
     assert cards["open-mistral-7b"]["deprecation"] == "2026-01-31T12:00:00Z"
@@ -314,7 +318,15 @@ def test_requests_are_thread_safe_under_concurrency():
 
 def test_public_names():
     assert local.__all__ == sorted(local.__all__)
-    assert set(local.__all__) == {"Exchange", "Fault", "LocalMistral", "ToolCall", "serve"}
+    assert set(local.__all__) == {
+        "Exchange",
+        "Fault",
+        "LocalMistral",
+        "Reasoning",
+        "ToolCall",
+        "model_card",
+        "serve",
+    }
     for name in local.__all__:
         # The top-level package may re-export (and re-home) them as mistral_nb.X.
         assert getattr(local, name).__module__ in ("mistral_nb", "mistral_nb.local")

@@ -12,6 +12,7 @@ body does not hold up other clients' streams. Each exchange is logged as one lin
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -494,7 +495,10 @@ def build_app(state: State, stopping: asyncio.Event, limits: Limits) -> web.Appl
     app.router.add_route("*", "/{tail:.*}", handlers.not_found)
 
     async def close_workers(_: web.Application) -> None:
-        handlers.executor.shutdown(wait=False, cancel_futures=True)
+        # Queued work is dropped; work under way (slices of tokenizing) is waited for, so
+        # that stop() leaves no thread behind.
+        shutdown = functools.partial(handlers.executor.shutdown, wait=True, cancel_futures=True)
+        await asyncio.get_running_loop().run_in_executor(None, shutdown)
 
     app.on_cleanup.append(close_workers)
     return app
