@@ -411,6 +411,42 @@ class Session:
             )
         self._edit_conversation(len(self._turn_starts) - turns)
 
+    def fork(self, *, log: TurnLog | None = None, **settings: Any) -> Session:
+        """A new session on the same endpoint and tools, holding a copy of this conversation.
+
+        ``settings`` change the fork's settings (validated); this session is not
+        touched.  The fork has its own log (``log``, or a new in-memory one) and must be
+        closed by whoever made it.
+
+        Raises:
+            SettingsError: a setting is unknown or out of range.
+            SessionBusyError: a turn is running here.
+        """
+        self._check_open()
+        if self.busy:
+            raise SessionBusyError("a turn is running: fork() after it ends")
+        merged = {**self.settings, **validate_settings(settings)}
+        fork = Session(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            settings={k: v for k, v in merged.items() if v is not None},
+            tools=self.tools,
+            log=log if log is not None else TurnLog(),
+            request_timeout=self.request_timeout,
+            max_retries=self._max_retries,
+            max_tool_rounds=self.max_tool_rounds,
+        )
+        messages = self.messages
+        starts = list(self._turn_starts)
+
+        async def seed() -> None:
+            fork._chat.set_messages(messages)
+            fork._turn_starts[:] = starts
+            fork._window.conversation_tokens = self._window.conversation_tokens
+
+        fork._runtime.call(seed())
+        return fork
+
     def _edit_conversation(self, keep_turns: int) -> None:
         self._check_open()
         if self.busy:
