@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from replay import replay_server  # noqa: F401  (the replay server fixture, for every test)
 
 import mistral_nb as mnb
 

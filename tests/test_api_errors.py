@@ -19,12 +19,6 @@ KEY = "sk-sentinel-0123456789abcdef"
 MODEL = "mistral-small-latest"
 
 
-@pytest.fixture
-def server():
-    with ReplayServer() as replay:
-        yield replay
-
-
 async def fail(base_url: str, *, max_retries: int = 0, model: str = MODEL) -> Failure:
     """Send one streamed completion the way the session does, and describe how it failed."""
     async with openai.AsyncOpenAI(
@@ -55,21 +49,21 @@ async def replayed(server: ReplayServer, capture, *, times: int = 1, **kwargs) -
     [("070", "Invalid API Key"), ("s072", "Unauthorized"), ("s071", "Unauthorized")],
     ids=["detail-invalid-api-key-2026", "detail-unauthorized-2025", "kong-2025"],
 )
-async def test_each_401_body_says_the_key_was_refused(server, name, said):
-    failure = await replayed(server, name)
+async def test_each_401_body_says_the_key_was_refused(replay_server, name, said):
+    failure = await replayed(replay_server, name)
     assert failure.message.startswith(f"Mistral rejected the API key (401): {said}; ")
     assert "set MISTRAL_API_KEY" in failure.message
     assert (failure.status, failure.status_code) == ("error", 401)
     assert "{" not in failure.message and "request_id" not in failure.message
     assert "c61f2f15feca71626a990e3740f99245" not in failure.message  # Kong's request id
-    assert len(server.requests) == 1  # a 4xx is not retried
+    assert len(replay_server.requests) == 1  # a 4xx is not retried
 
 
 # -- 422: the detail list in three wrappings ------------------------------------
 
 
-async def test_a_bare_422_detail_list_becomes_field_problem_lines(server):
-    failure = await replayed(server, "076")
+async def test_a_bare_422_detail_list_becomes_field_problem_lines(replay_server):
+    failure = await replayed(replay_server, "076")
     assert failure.message == (
         "Mistral rejected the request's fields (422):\n"
         "  messages[0].user.content: Input should be a valid string\n"
@@ -77,16 +71,16 @@ async def test_a_bare_422_detail_list_becomes_field_problem_lines(server):
     )
 
 
-async def test_a_422_detail_list_wrapped_in_the_envelope(server):
-    failure = await replayed(server, "090")
+async def test_a_422_detail_list_wrapped_in_the_envelope(replay_server):
+    failure = await replayed(replay_server, "090")
     assert failure.message == (
         "Mistral rejected the request's fields (422): "
         "stream_options.include_usage: Extra inputs are not permitted"
     )
 
 
-async def test_a_422_detail_list_json_encoded_inside_message(server):
-    failure = await replayed(server, "s092")
+async def test_a_422_detail_list_json_encoded_inside_message(replay_server):
+    failure = await replayed(replay_server, "s092")
     assert failure.message == (
         "Mistral rejected the request's fields (422): "
         "messages[1].assistant.tool_calls[0].name: Extra inputs are not permitted"
@@ -97,11 +91,11 @@ async def test_a_422_detail_list_json_encoded_inside_message(server):
 # -- 429 ------------------------------------------------------------------------
 
 
-async def test_a_429_without_retry_after_is_retried_with_backoff_and_says_so(server):
+async def test_a_429_without_retry_after_is_retried_with_backoff_and_says_so(replay_server):
     capture = load_capture("077")
     assert not any(name.lower() == "retry-after" for name in capture["headers"])
-    failure = await replayed(server, capture, times=3, max_retries=2)
-    assert len(server.requests) == 3  # the client backed off and retried twice anyway
+    failure = await replayed(replay_server, capture, times=3, max_retries=2)
+    assert len(replay_server.requests) == 3  # the client backed off and retried twice anyway
     assert failure.message == (
         "Mistral's rate limit was hit (429: Rate limit exceeded), also after 2 retries with "
         "backoff: wait a little, then send again"
@@ -109,16 +103,16 @@ async def test_a_429_without_retry_after_is_retried_with_backoff_and_says_so(ser
     assert failure.status_code == 429
 
 
-async def test_a_429_with_raw_status_code_reads_the_same(server):
-    failure = await replayed(server, "s086")
+async def test_a_429_with_raw_status_code_reads_the_same(replay_server):
+    failure = await replayed(replay_server, "s086")
     assert failure.message.startswith("Mistral's rate limit was hit (429: Rate limit exceeded)")
     assert (
         "raw_status_code" not in failure.message and "Mistral's own status" not in failure.message
     )
 
 
-async def test_a_capacity_429_names_the_model_and_suggests_another(server):
-    failure = await replayed(server, "s089", times=2, max_retries=1)
+async def test_a_capacity_429_names_the_model_and_suggests_another(replay_server):
+    failure = await replayed(replay_server, "s089", times=2, max_retries=1)
     assert failure.message == (
         "model mistral-small-latest is at capacity at Mistral (429: Service tier capacity "
         "exceeded for this model.), also after 1 retry with backoff: pick another model, e.g. "
@@ -126,13 +120,13 @@ async def test_a_capacity_429_names_the_model_and_suggests_another(server):
     )
 
 
-async def test_the_2025_capacity_429_is_recognised_by_its_words(server):
+async def test_the_2025_capacity_429_is_recognised_by_its_words(replay_server):
     capture = copy.deepcopy(load_capture("s089"))
     capture["body"] = (
         '{"object":"error","message":"Service tier capacity exceeded for this model.",'
         '"type":"invalid_request_error","param":null,"code":null}'
     )
-    failure = await replayed(server, capture, model="mistral-large-latest")
+    failure = await replayed(replay_server, capture, model="mistral-large-latest")
     assert failure.message.startswith("model mistral-large-latest is at capacity")
     assert 'model="mistral-small-latest"' in failure.message
 
@@ -140,9 +134,9 @@ async def test_the_2025_capacity_429_is_recognised_by_its_words(server):
 # -- 5xx and 400 -------------------------------------------------------------------
 
 
-async def test_a_500_service_unavailable_mentions_the_over_long_prompt(server):
-    failure = await replayed(server, "079", times=2, max_retries=1)
-    assert len(server.requests) == 2
+async def test_a_500_service_unavailable_mentions_the_over_long_prompt(replay_server):
+    failure = await replayed(replay_server, "079", times=2, max_retries=1)
+    assert len(replay_server.requests) == 2
     assert failure.message.startswith(
         "Mistral had a server error (500), also after 1 retry with backoff: Service unavailable.;"
     )
@@ -150,8 +144,8 @@ async def test_a_500_service_unavailable_mentions_the_over_long_prompt(server):
     assert failure.status_code == 500
 
 
-async def test_a_400_context_window_says_the_conversation_is_too_long(server):
-    failure = await replayed(server, "080")
+async def test_a_400_context_window_says_the_conversation_is_too_long(replay_server):
+    failure = await replayed(replay_server, "080")
     assert failure.message.startswith(
         "Mistral rejected the request (400): Prompt contains 150004 tokens and 0 draft tokens, "
         "too large for model with 131072 maximum context length; the conversation is longer "
@@ -160,25 +154,25 @@ async def test_a_400_context_window_says_the_conversation_is_too_long(server):
     assert "session.reset()" in failure.message
 
 
-async def test_a_400_message_order_quotes_mistral_and_says_what_to_do(server):
-    failure = await replayed(server, "073")
+async def test_a_400_message_order_quotes_mistral_and_says_what_to_do(replay_server):
+    failure = await replayed(replay_server, "073")
     assert failure.message == (
         "Mistral rejected the request (400): Unexpected role 'system' after role 'assistant'; "
         "Mistral refuses the messages in this order: session.reset() starts afresh"
     )
 
 
-async def test_a_400_tool_call_id_with_raw_status_code(server):
-    failure = await replayed(server, "s093")
+async def test_a_400_tool_call_id_with_raw_status_code(replay_server):
+    failure = await replayed(replay_server, "s093")
     assert "Tool call id was turn1_0" in failure.message
     assert "9 letters or digits" in failure.message
     assert "raw_status_code" not in failure.message
 
 
-async def test_a_raw_status_code_that_disagrees_is_reported(server):
+async def test_a_raw_status_code_that_disagrees_is_reported(replay_server):
     capture = copy.deepcopy(load_capture("s093"))
     capture["body"] = capture["body"].replace('"raw_status_code":400', '"raw_status_code":413')
-    failure = await replayed(server, capture)
+    failure = await replayed(replay_server, capture)
     assert failure.status_code == 400
     assert failure.message.endswith("(Mistral's own status for it: 413)")
 
@@ -200,10 +194,10 @@ async def test_a_refused_connection_says_nothing_answers_at_the_base_url():
 # -- secrets -------------------------------------------------------------------------
 
 
-async def test_no_message_repeats_the_key_or_a_header_value(server):
+async def test_no_message_repeats_the_key_or_a_header_value(replay_server):
     capture = copy.deepcopy(load_capture("070"))
     correlation = capture["headers"]["Mistral-Correlation-Id"]
     capture["body"] = f'{{"detail":"Invalid API Key {KEY} (request {correlation})"}}\n'
-    failure = await replayed(server, capture)
+    failure = await replayed(replay_server, capture)
     assert KEY not in failure.message and correlation not in failure.message
     assert "Invalid API Key" in failure.message

@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import TEST_KEY
-from replay import ReplayServer, closed_url, load_capture, stream_payloads
+from replay import closed_url, load_capture, stream_payloads
 
 import mistral_nb as mnb
 
@@ -35,12 +35,6 @@ def validator():
     """LocalMistral, used only to check that a body the session sent is one Mistral accepts."""
     with mnb.LocalMistral(api_key=TEST_KEY) as local:
         yield local
-
-
-@pytest.fixture
-def server():
-    with ReplayServer() as replay:
-        yield replay
 
 
 def assert_accepted(validator, body: dict) -> None:
@@ -95,9 +89,9 @@ def roles(body: dict) -> list[str]:
         "2026-08-cached",
     ],
 )
-async def test_each_era_of_text_stream_gives_an_ok_turn(server, validator, name, cached):
-    server.push(name, "001")
-    async with mnb.Session(api_key=TEST_KEY, base_url=server.base_url) as session:
+async def test_each_era_of_text_stream_gives_an_ok_turn(replay_server, validator, name, cached):
+    replay_server.push(name, "001")
+    async with mnb.Session(api_key=TEST_KEY, base_url=replay_server.base_url) as session:
         turn = await session.send("Hello")
         again = await session.send("And again")
     answer, _ = recorded(name)
@@ -109,9 +103,9 @@ async def test_each_era_of_text_stream_gives_an_ok_turn(server, validator, name,
     row = session.log.turns().iloc[0]
     assert (None if pd.isna(row["cached_tokens"]) else row["cached_tokens"]) == cached
     assert again.status == "ok"
-    assert roles(server.requests[1]) == ["user", "assistant", "user"]
-    assert content_text(server.requests[1]["messages"][1]["content"]) == answer
-    assert_accepted(validator, server.requests[1])
+    assert roles(replay_server.requests[1]) == ["user", "assistant", "user"]
+    assert content_text(replay_server.requests[1]["messages"][1]["content"]) == answer
+    assert_accepted(validator, replay_server.requests[1])
 
 
 # -- reasoning: every transition shape -------------------------------------------------
@@ -145,11 +139,11 @@ REASONING = {
 
 
 @pytest.mark.parametrize("shape", list(REASONING))
-async def test_each_reasoning_shape_keeps_the_thinking_apart(server, validator, shape):
+async def test_each_reasoning_shape_keeps_the_thinking_apart(replay_server, validator, shape):
     name = REASONING[shape]
     capture = load_capture(name) if name else mixed_and_closed_variant()
-    server.push(capture, "001")
-    async with mnb.Session(api_key=TEST_KEY, base_url=server.base_url) as session:
+    replay_server.push(capture, "001")
+    async with mnb.Session(api_key=TEST_KEY, base_url=replay_server.base_url) as session:
         turn = await session.send("What is 12 * 12?")
         again = await session.send("Thanks")
     # Reaching this line means aclose() returned (1.14 alone hangs there after a list reply).
@@ -170,7 +164,7 @@ async def test_each_reasoning_shape_keeps_the_thinking_apart(server, validator, 
     # The reply entered the conversation: the next request has it, once, in a form
     # Mistral takes back, and no two user messages in a row.
     assert again.status == "ok"
-    follow_up = server.requests[1]
+    follow_up = replay_server.requests[1]
     assert roles(follow_up) == ["user", "assistant", "user"]
     assert content_text(follow_up["messages"][1]["content"]) == answer
     assert_accepted(validator, follow_up)
@@ -223,11 +217,11 @@ TOOL_ERAS = {
 
 
 @pytest.mark.parametrize("era", list(TOOL_ERAS))
-async def test_each_tool_call_era_runs_the_right_calls(server, validator, era):
+async def test_each_tool_call_era_runs_the_right_calls(replay_server, validator, era):
     name, expected, first_id = TOOL_ERAS[era]
-    server.push(name, "021", "001")
+    replay_server.push(name, "021", "001")
     ran: list = []
-    async with mnb.Session(api_key=TEST_KEY, base_url=server.base_url) as session:
+    async with mnb.Session(api_key=TEST_KEY, base_url=replay_server.base_url) as session:
         register_tools(session, ran)
         turn = await session.send("Use the tools, please.")
         again = await session.send("Thanks")
@@ -239,7 +233,7 @@ async def test_each_tool_call_era_runs_the_right_calls(server, validator, era):
     assert turn.text == recorded("021")[0]
     # The request after the tool round-trip carries each call and its result, with
     # ids in Mistral's format that pair up, and Mistral accepts it.
-    follow_up = server.requests[1]
+    follow_up = replay_server.requests[1]
     sent_ids = [
         call["id"]
         for message in follow_up["messages"]
@@ -253,7 +247,7 @@ async def test_each_tool_call_era_runs_the_right_calls(server, validator, era):
         assert first_id in sent_ids
     assert_accepted(validator, follow_up)
     assert again.status == "ok"
-    assert_accepted(validator, server.requests[2])
+    assert_accepted(validator, replay_server.requests[2])
 
 
 # -- errors: every envelope ------------------------------------------------------------
@@ -277,11 +271,13 @@ ERRORS = {
 
 
 @pytest.mark.parametrize("name", list(ERRORS))
-async def test_each_error_envelope_reads_clearly_and_the_next_turn_works(server, name):
+async def test_each_error_envelope_reads_clearly_and_the_next_turn_works(replay_server, name):
     retried, words = ERRORS[name]
     capture = load_capture(name)
-    server.push(*[capture] * (2 if retried else 1), "001")
-    async with mnb.Session(api_key=TEST_KEY, base_url=server.base_url, max_retries=1) as session:
+    replay_server.push(*[capture] * (2 if retried else 1), "001")
+    async with mnb.Session(
+        api_key=TEST_KEY, base_url=replay_server.base_url, max_retries=1
+    ) as session:
         failed = await session.send("Hello")
         again = await session.send("Hello again")
     assert failed.status == "error"
@@ -291,17 +287,17 @@ async def test_each_error_envelope_reads_clearly_and_the_next_turn_works(server,
     assert "{" not in failed.error and "\\" not in failed.error
     assert TEST_KEY not in failed.error
     assert (again.status, again.text) == ("ok", "1, 2, 3")
-    assert server.pending == 0
+    assert replay_server.pending == 0
     row = session.log.turns().iloc[0]
     assert (row["status"], row["error"], row["retries"]) == ("error", failed.error, failed.retries)
 
 
-async def test_a_429_then_a_success_is_one_ok_turn_with_one_retry(server):
-    server.push("077", "001")
-    async with mnb.Session(api_key=TEST_KEY, base_url=server.base_url) as session:
+async def test_a_429_then_a_success_is_one_ok_turn_with_one_retry(replay_server):
+    replay_server.push("077", "001")
+    async with mnb.Session(api_key=TEST_KEY, base_url=replay_server.base_url) as session:
         turn = await session.send("Hello")
     assert (turn.status, turn.text, turn.retries) == ("ok", "1, 2, 3", 1)
-    assert len(server.requests) == 2
+    assert len(replay_server.requests) == 2
 
 
 async def test_a_refused_connection_says_nothing_answers_at_the_base_url():
