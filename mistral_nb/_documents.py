@@ -8,7 +8,7 @@ raises a :class:`DocumentError` that says what is wrong and what to do.
 Checks, cheapest first, so a bad input costs nothing:
 
 1. a path must name a regular file: a directory, a FIFO or a device (``/dev/zero``) is
-   refused from ``fstat`` alone, without reading a byte;
+   refused from ``stat`` alone, never opened;
 2. at most :data:`MAX_DOCUMENT_BYTES` (50 MB), checked from the size an upload or ``fstat``
    declares before reading, and a file object is never read past the limit;
 3. the bytes must start like a PDF (``%PDF-`` within the first 1,024 bytes, as PDF readers
@@ -27,17 +27,17 @@ the file or on its base64 form is not documented.
 from __future__ import annotations
 
 import base64
-import binascii
+import contextlib
 import hashlib
 import io
+import logging
 import math
-import os
-import re
-import stat
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._document_sources import MAX_DOCUMENT_BYTES, check_size, read_document, shorten
 from ._errors import DocumentError
 
 __all__ = [
@@ -46,9 +46,6 @@ __all__ = [
     "PreparedDocument",
     "prepare_document",
 ]
-
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
-"""Mistral's size limit for one document (its Document QnA FAQ)."""
 
 MAX_DOCUMENT_PAGES = 1_000
 """Mistral's page limit for one document (its Document QnA FAQ)."""
@@ -64,8 +61,7 @@ we cannot see the text it will find. An assumption, not a measured figure."""
 
 _SAMPLE_PAGES = 20  # text is extracted from at most this many pages, spread evenly
 _FIRST_PAGE_CHARS = 2_000
-_MB = 1024 * 1024
-_FIX_SIZE = "compress it, or split it (e.g. with pypdf's PdfWriter) and send the parts in turn"
+_PYPDF_LOG_LOCK = threading.Lock()  # one document at a time sets pypdf's log level
 
 
 @dataclass(frozen=True)
@@ -134,11 +130,11 @@ def prepare_document(source: Any, *, name: str | None = None) -> PreparedDocumen
         DocumentError: The input is not a readable PDF within Mistral's limits; the message
             says what is wrong and how to fix it.
     """
-    data, own_name = _read(source)
+    data, own_name = read_document(source)
     label = name or own_name or "the document given"
     if not data:
         raise DocumentError(f"{label} is empty (0 bytes); send a PDF file")
-    _check_size(label, len(data))
+    check_size(label, len(data))
     _check_magic(label, data)
     pages, first_text, tokens = _inspect(label, data)
     return PreparedDocument(
@@ -150,140 +146,6 @@ def prepare_document(source: Any, *, name: str | None = None) -> PreparedDocumen
         estimated_tokens=tokens,
         first_page_text=first_text,
     )
-
-
-# -- reading, with the size checked before the bytes are --------------------------------
-
-
-def _read(source: Any) -> tuple[bytes, str | None]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        _check_size("the bytes given", len(source))
-        return bytes(source), None
-    if isinstance(source, str) and source[:5].lower() == "data:":
-        return _from_data_url(source), None
-    if isinstance(source, str) and re.match(r"(?i)(https?|ftp)://", source):
-        raise DocumentError(
-            f"{_shorten(source)} is a URL; mistral_nb does not download documents: download "
-            "the PDF and pass its path or bytes"
-        )
-    if isinstance(source, (str, os.PathLike)):
-        return _from_path(source)
-    if isinstance(source, Mapping):
-        return _from_upload(source)
-    if hasattr(source, "read"):
-        return _from_file_object(source)
-    raise DocumentError(
-        f"cannot read a document from a {type(source).__name__}; pass a PDF's path, its "
-        "bytes, a binary file object, a FileUpload value entry or a data:application/pdf URL"
-    )
-
-
-def _from_path(source: str | os.PathLike[Any]) -> tuple[bytes, str]:
-    path = os.fsdecode(os.fspath(source))
-    name = os.path.basename(path) or path
-    try:
-        _check_regular(path, name, os.stat(path))  # a FIFO or a device is never opened
-        # O_NONBLOCK: should the path become a FIFO after the stat, the open must not wait
-        # for a writer; the fstat below refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
-        raise DocumentError(
-            f"{_shorten(path)} does not exist{where}; pass the path of a PDF file, or its bytes"
-        ) from None
-    except OSError as exc:
-        raise DocumentError(f"{path} cannot be opened ({exc.strerror or exc}); check it") from exc
-    # One fstat on the open descriptor: what we check is what we read.
-    try:
-        _check_regular(path, name, os.fstat(fd))
-        chunks = []
-        remaining = MAX_DOCUMENT_BYTES + 1  # never more than the limit and one byte
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, _MB))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as exc:
-        raise DocumentError(f"{path} cannot be read ({exc.strerror or exc})") from exc
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    _check_size(name, len(data))  # the file grew after fstat
-    return data, name
-
-
-def _from_upload(entry: Mapping[Any, Any]) -> tuple[bytes, str | None]:
-    raw_name = entry.get("name")
-    name = str(raw_name) if raw_name else None
-    content = entry.get("content")
-    if not isinstance(content, (bytes, bytearray, memoryview)):
-        raise DocumentError(
-            f"the mapping given has no bytes under 'content' (keys: {sorted(map(str, entry))});"
-            " pass one FileUpload value entry, e.g. upload.value[0]"
-        )
-    declared = entry.get("size")
-    if isinstance(declared, int) and not isinstance(declared, bool):
-        _check_size(name or "the upload", declared)
-    _check_size(name or "the upload", memoryview(content).nbytes)
-    return bytes(content), name
-
-
-def _from_file_object(fh: Any) -> tuple[bytes, str | None]:
-    raw_name = getattr(fh, "name", None)
-    name = os.path.basename(os.fsdecode(raw_name)) if isinstance(raw_name, (str, bytes)) else None
-    who = name or "the file object"
-    try:
-        data = fh.read(MAX_DOCUMENT_BYTES + 1)  # never more than the limit and one byte
-    except OSError as exc:
-        raise DocumentError(f"{who} cannot be read ({exc})") from exc
-    if isinstance(data, str):
-        raise DocumentError(f"{who} was opened in text mode; open it with 'rb'")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DocumentError(f"{who}.read() returned a {type(data).__name__}, not bytes")
-    _check_size(who, len(data))
-    return bytes(data), name
-
-
-def _from_data_url(url: str) -> bytes:
-    header, comma, payload = url.partition(",")
-    mime = header[5:].split(";")[0].strip().lower()
-    if not comma or not header.lower().endswith(";base64"):
-        raise DocumentError(
-            f"{_shorten(url)} is not a base64 data URL; pass 'data:application/pdf;base64,...'"
-        )
-    if mime and mime != "application/pdf":
-        raise DocumentError(
-            f"the data URL holds {mime}, not application/pdf; send a PDF"
-            + (" (pass an image as images=[...])" if mime.startswith("image/") else "")
-        )
-    _check_size("the data URL", len(payload) * 3 // 4)  # before decoding it
-    try:
-        return base64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise DocumentError(f"the data URL's payload is not valid base64 ({exc})") from exc
-
-
-# -- checks -----------------------------------------------------------------------------
-
-
-def _check_size(label: str, size: int) -> None:
-    if size > MAX_DOCUMENT_BYTES:
-        raise DocumentError(
-            f"{label} is {size / _MB:,.1f} MB; Mistral takes documents of at most "
-            f"{MAX_DOCUMENT_BYTES // _MB} MB: {_FIX_SIZE}"
-        )
-
-
-def _check_regular(path: str, name: str, info: os.stat_result) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise DocumentError(f"{path} is a directory; pass the path of a PDF file in it")
-    if not stat.S_ISREG(info.st_mode):
-        raise DocumentError(
-            f"{path} is not a regular file (a {_file_kind(info.st_mode)}); pass the path of a "
-            "PDF file"
-        )
-    _check_size(name, info.st_size)
 
 
 def _check_magic(label: str, data: bytes) -> None:
@@ -307,6 +169,29 @@ def _check_magic(label: str, data: bytes) -> None:
 
 def _inspect(label: str, data: bytes) -> tuple[int, str, int]:
     """Open ``data`` with pypdf: the page count, the first page's text, the token estimate."""
+    with _pypdf_quiet():
+        return _read_pdf(label, data)
+
+
+@contextlib.contextmanager
+def _pypdf_quiet() -> Iterator[None]:
+    """pypdf's warnings about a PDF it repairs ("incorrect startxref pointer") off.
+
+    Without a handler, Python prints them in the notebook cell; they say nothing the user
+    can act on, and a PDF pypdf cannot repair is a DocumentError anyway. pypdf's loggers
+    are children of ``pypdf``, so raising its level silences them all, for this call only.
+    """
+    logger = logging.getLogger("pypdf")
+    with _PYPDF_LOG_LOCK:
+        previous = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            logger.setLevel(previous)
+
+
+def _read_pdf(label: str, data: bytes) -> tuple[int, str, int]:
     from pypdf import PdfReader  # deferred: importing pypdf is only needed for documents
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -324,7 +209,7 @@ def _inspect(label: str, data: bytes) -> tuple[int, str, int]:
     except Exception as exc:
         raise DocumentError(
             f"{label} starts like a PDF but pypdf cannot read it ({type(exc).__name__}: "
-            f"{_shorten(str(exc))}); it is probably damaged or truncated: export or download "
+            f"{shorten(str(exc))}); it is probably damaged or truncated: export or download "
             "it again"
         ) from exc
     if pages == 0:
@@ -371,19 +256,3 @@ def _locked(label: str) -> DocumentError:
         f"{label} is password-protected (encrypted); Mistral cannot read it: save an "
         "unprotected copy (e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf) and send that"
     )
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
-
-
-def _shorten(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

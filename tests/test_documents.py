@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import socket
@@ -341,3 +342,14 @@ def test_a_prepared_document_is_immutable(invoice_path):
     assert isinstance(doc, PreparedDocument)
     with pytest.raises(AttributeError):
         doc.pages = 2  # type: ignore[misc]
+
+
+def test_a_pdf_pypdf_repairs_is_accepted_without_printing_pypdfs_warnings(caplog):
+    # A wrong startxref pointer: pypdf rebuilds the cross-reference table, and says so.
+    start = INVOICE_PDF.rindex(b"startxref\n")
+    repaired = INVOICE_PDF[:start] + b"startxref\n99\n%%EOF\n"
+    with caplog.at_level(logging.WARNING):
+        doc = prepare_document(repaired, name="repaired.pdf")
+    assert doc.first_page_text == INVOICE
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+    assert logging.getLogger("pypdf").level == logging.NOTSET  # put back as it was
