@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
@@ -419,3 +420,30 @@ async def test_the_client_parses_the_wire_as_these_tests_do():
                 # warnings=False: pydantic warns when it serializes list content.
                 dump = [c.model_dump(warnings=False) for c in received]
                 assert dump == [c.model_dump(warnings=False) for c in expected]
+
+
+# -- the replay server itself ----------------------------------------------------
+
+
+def test_the_replay_server_plays_captures_byte_for_byte(replay_server):
+    stream, error = load_capture("010"), load_capture("s071")
+    replay_server.push(stream, error)
+    url = f"{replay_server.base_url}/chat/completions"
+    with httpx.Client() as client:
+        first = client.post(url, json={"n": 1})
+        second = client.post(url, json={"n": 2})
+        third = client.post(url, json={"n": 3})
+    assert first.status_code == 200 and first.content == stream["raw_body"].encode()
+    assert first.headers["content-type"] == stream["headers"]["Content-Type"]
+    assert second.status_code == 401 and second.content == error["body"].encode()
+    assert second.headers["www-authenticate"] == "Key"
+    assert third.status_code == 500 and "script is empty" in third.text
+    assert replay_server.requests == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_the_replay_server_adds_a_scripted_retry_after(replay_server):
+    replay_server.push("077", retry_after=0.25)
+    with httpx.Client() as client:
+        answer = client.post(f"{replay_server.base_url}/chat/completions", json={})
+    assert answer.headers["retry-after"] == "0.25"
+    assert answer.headers["x-ratelimit-limit-tokens-minute"] == "2000000"
