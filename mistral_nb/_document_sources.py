@@ -30,8 +30,13 @@ _FIX_SIZE = "compress it, or split it (e.g. with pypdf's PdfWriter) and send the
 
 
 def read_document(source: Any) -> tuple[bytes, str | None]:
+    """The bytes of ``source`` and its own file name (None when it has none).
+
+    Raises:
+        DocumentError: ``source`` cannot be read, is not a regular file, or is too large.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        check_size("the bytes given", len(source))
+        check_size("the bytes given", memoryview(source).nbytes)
         return bytes(source), None
     if isinstance(source, str) and source[:5].lower() == "data:":
         return _from_data_url(source), None
@@ -142,6 +147,7 @@ def _from_data_url(url: str) -> bytes:
 
 
 def check_size(label: str, size: int) -> None:
+    """Refuse ``size`` bytes over Mistral's limit, naming ``label`` and the fix."""
     if size > MAX_DOCUMENT_BYTES:
         raise DocumentError(
             f"{label} is {size / _MB:,.1f} MB; Mistral takes documents of at most "
@@ -173,4 +179,5 @@ def _file_kind(mode: int) -> str:
 
 
 def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for a message."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
