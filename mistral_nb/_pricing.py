@@ -253,6 +253,8 @@ def price_table() -> Any:
 
 def _count(value: Any) -> int | None:
     """A token count as an int, or None when it is missing or not a count."""
+    if type(value) is int:  # the common case, before the slower ABC checks
+        return value if value >= 0 else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, numbers.Integral):
