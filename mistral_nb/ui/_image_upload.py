@@ -148,7 +148,7 @@ class ImageUpload(ShownAsWidget, VBox):
 
         Returns the conversion task (None when no loop runs: converted here and now).
         """
-        self._on_files(list(entries))
+        self._on_files([dict(entry) for entry in entries])
         return self.pending
 
     # -- callbacks ----------------------------------------------------------------

@@ -198,7 +198,7 @@ class SettingsPanel(ShownAsWidget, VBox):
                 if setting.nullable
                 else []
             )
-            options += [(str(c), c) for c in _choices(setting)]
+            options += [(str(c), c) for c in _choices(setting) or ()]
             return Dropdown(options=options, tooltip=tip, layout=grow)
         if setting.kind is str:
             return Textarea(

@@ -153,15 +153,27 @@ def schedule(
 class ShownAsWidget:
     """Mixin for a panel: a notebook shows (and saves) the widget, never its text repr.
 
-    ipywidgets' default bundle also carries ``repr(widget)``, 110 characters of nested
-    ``children=(...)`` that a saved notebook shows before it runs; the panel is the output.
+    IPython adds ``repr(widget)`` to every output as ``text/plain``: for a panel, kilobytes
+    of nested ``children=(...)`` that a saved notebook shows before it runs.  A panel
+    displays itself with the widget view alone, and says what it is in one line.
     """
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+    def _widget_bundle(self) -> dict[str, Any] | None:
+        data: dict[str, Any] | None = super()._repr_mimebundle_()  # type: ignore[misc]
         if data is not None and len(data) > 1:
             data.pop("text/plain", None)
         return data
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return self._widget_bundle()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self._widget_bundle(), raw=True)
+
+    def __repr__(self) -> str:
+        return f"<mistral_nb.ui.{type(self).__name__} widget>"
 
 
 def close_children(box: Widget) -> None:
