@@ -101,7 +101,7 @@ def to_response_format(schema: Any) -> dict[str, Any]:
         raise _error(f"got an instance of {name}; pass the class itself: schema={name}", schema)
     if isinstance(schema, Mapping):
         plain = _plain_json(schema)
-        if plain.get("type") in _FORMAT_TYPES:
+        if isinstance(plain.get("type"), str) and plain["type"] in _FORMAT_TYPES:
             return _checked(plain, schema)
         _check_draft7(plain, schema)
         return _checked(

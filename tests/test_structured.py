@@ -200,6 +200,14 @@ def test_a_json_schema_dict_is_sent_unchanged_and_never_shared():
     assert "x" not in given["properties"]
 
 
+def test_a_schema_whose_type_is_a_list_is_a_json_schema():
+    schema = {"type": ["object", "null"], "properties": {"a": {"type": "integer"}}}
+    response_format = accepted_by_mistral(to_response_format(schema))
+    assert response_format["json_schema"]["schema"] == schema
+    assert parse_reply('{"a": 1}', schema) == ({"a": 1}, None)
+    assert parse_reply("null", schema) == (None, None)
+
+
 def test_a_json_schema_dict_is_named_after_its_title():
     response_format = to_response_format({"title": "Invoice total", "type": "object"})
     assert response_format["json_schema"]["name"] == "Invoice_total"
