@@ -40,7 +40,7 @@ async def test_a_turn_appears_in_the_transcript_with_its_footer(chat, session, l
     assert footer.startswith("turn 1 · mistral-small-latest · ")
     assert f"→ {turn.usage['completion_tokens']} tokens" in footer
     assert "TTFB " in footer and "tokens/s" in footer
-    assert chat.status.text.startswith("model mistral-small-latest")
+    assert chat.status.text == "model mistral-small-latest · last turn 1 ok"
 
 
 async def test_enter_in_the_message_box_sends_it(chat, local):
@@ -124,7 +124,7 @@ async def test_stop_cancels_a_slow_reply_and_the_transcript_says_so():
 
             assert turn.status == "cancelled"
             assert 0 < len(turn.token_text) < 300
-            assert "⏹ stopped" in chat.transcript_html
+            assert "⏹ cancelled" in chat.transcript_html
             assert turn.token_text[0] in chat.transcript_html  # partial text kept
             assert not chat.send_button.disabled and chat.stop_button.disabled
             local.push("Sure.")  # scripted: not stretched to 300 tokens

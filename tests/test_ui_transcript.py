@@ -54,7 +54,7 @@ def test_a_reply_cut_at_max_tokens_is_marked():
 
 def test_cancelled_and_failed_turns_are_marked():
     cancelled = TurnView(_turn(status="cancelled"), finished=True).render()
-    assert "⏹ stopped" in cancelled and "mnb-cancelled" in cancelled
+    assert "⏹ cancelled" in cancelled and "mnb-cancelled" in cancelled
     failed = _turn(status="error", error="Mistral had a server error (503) <again>")
     html = TurnView(failed, finished=True).render()
     assert "⚠ error: Mistral had a server error (503) &lt;again&gt;" in html

@@ -374,13 +374,18 @@ class ChatPanel(ShownAsWidget, VBox):
         self.regenerate_button.disabled = running or last is None
 
     def _show_ready(self) -> None:
-        model = self.session.settings.get("model")
+        """The status line between turns: the model, and how the last turn went."""
+        facts = f"model {self.session.settings.get('model')}"
         with self._lock:
             last = self._views[max(self._views)][0].turn if self._views else None
-        if last is not None and last.status in ("error", "timeout"):
-            self.status.error(f"turn {last.turn} {last.status}: {last.error or ''}".rstrip(": "))
+        if last is None:
+            self.status.info(f"{facts} · Enter sends, Shift+Enter adds a line")
+            return
+        facts += f" · last turn {last.turn} {last.status}"
+        if last.status in ("error", "timeout"):
+            self.status.error(facts + (f"\n{last.error}" if last.error else ""))
         else:
-            self.status.info(f"model {model} · Enter sends, Shift+Enter adds a line")
+            self.status.info(facts)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -58,8 +58,8 @@ def marker(turn: Turn) -> str:
     status = turn.status
     if status == "cancelled":
         return (
-            "<div class='mnb-marker mnb-cancelled'>⏹ stopped: the reply above is what "
-            "streamed before Stop</div>"
+            "<div class='mnb-marker mnb-cancelled'>⏹ cancelled: what streamed before Stop "
+            "is kept</div>"
         )
     if status in ("error", "timeout"):
         what = "timed out" if status == "timeout" else "error"
