@@ -190,6 +190,62 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _rejected_400(detail: str, kind: str, mistral_code: str) -> str:
+    """A 400 in Mistral's words, with what to do for the causes it names by code."""
+    text = f"Mistral rejected the request (400): {detail.rstrip('.')}"
+    if mistral_code == "3051" or "maximum context length" in detail:
+        return text + (
+            "; the conversation is longer than the model's context window: "
+            "session.reset() starts afresh, or pick a model with a longer context"
+        )
+    if mistral_code == "3230" or kind == "invalid_request_message_order":
+        return text + "; Mistral refuses the messages in this order: session.reset() starts afresh"
+    if mistral_code == "3280":
+        return text + (
+            "; Mistral takes back only tool-call ids of 9 letters or digits: "
+            "session.reset() starts afresh"
+        )
+    if mistral_code == "1500" or kind == "invalid_model":
+        return text + "; pick a model Mistral lists, with session.update_settings(model=...)"
+    return text
+
+
+def _limited_429(
+    detail: str, kind: str, mistral_code: str, *, retries: int | None, model: str | None
+) -> str:
+    """A rate limit, or the model at capacity (which waiting alone may not cure)."""
+    capacity = (
+        kind == "service_tier_capacity_exceeded"
+        or mistral_code == "3505"
+        or "capacity exceeded" in detail.lower()
+    )
+    if capacity:
+        return (
+            f"model {model or 'this'} is at capacity at Mistral (429: {detail}){_after(retries)}: "
+            f'pick another model, e.g. session.update_settings(model="{_other_model(model)}"), '
+            "or try again later"
+        )
+    return (
+        f"Mistral's rate limit was hit (429: {detail}){_after(retries)}: wait a little, "
+        "then send again"
+    )
+
+
+def _server_5xx(code: int, detail: str, *, retries: int | None) -> str:
+    text = f"Mistral had a server error ({code}){_after(retries)}: {_sentence(detail)}"
+    if "service unavailable" in detail.lower():
+        # Mistral answered an over-long prompt with exactly this 500 (Aug 2025 - Jan 2026).
+        return text + (
+            " Try again in a moment; Mistral also answers this for a prompt longer than the "
+            "model's context window, so if the conversation is long, session.reset() or send less"
+        )
+    return text + " Try again in a moment"
+
+
 def _status_message(exception: openai.APIStatusError, *, base_url: str, model: str | None) -> str:
     code = exception.status_code
     body = _body(exception)
@@ -197,9 +253,9 @@ def _status_message(exception: openai.APIStatusError, *, base_url: str, model: s
     envelope = body if isinstance(body, dict) else {}
     kind = str(envelope.get("type") or "")
     mistral_code = str(envelope.get("code") or "")
-    said = " ".join(lines)
-    detail = said or f"no explanation in the answer (HTTP {code})"
-    retries = _retries(exception)
+    detail = " ".join(lines) or f"no explanation in the answer (HTTP {code})"
+    if code == 400:
+        return _rejected_400(detail, kind, mistral_code)
     if code == 401:
         return f"Mistral rejected the API key (401): {detail}; {_KEY_HELP}"
     if code == 403:
@@ -213,50 +269,13 @@ def _status_message(exception: openai.APIStatusError, *, base_url: str, model: s
         return "the request is too large for Mistral (413): send fewer or smaller images"
     if code == 422:
         if len(lines) > 1:
-            return "Mistral rejected the request's fields (422):\n" + "\n".join(
-                f"  {line}" for line in lines
-            )
+            problems = "\n".join(f"  {line}" for line in lines)
+            return f"Mistral rejected the request's fields (422):\n{problems}"
         return f"Mistral rejected the request's fields (422): {detail}"
     if code == 429:
-        if (
-            kind == "service_tier_capacity_exceeded"
-            or mistral_code == "3505"
-            or ("capacity exceeded" in said.lower())
-        ):
-            return (
-                f"model {model or 'this'} is at capacity at Mistral (429: {detail})"
-                f"{_after(retries)}: "
-                f'pick another model, e.g. session.update_settings(model="{_other_model(model)}"), '
-                "or try again later"
-            )
-        return (
-            f"Mistral's rate limit was hit (429: {detail}){_after(retries)}: wait a little, "
-            "then send again"
-        )
-    if code == 400:
-        text = f"Mistral rejected the request (400): {detail}"
-        if mistral_code == "3051" or "maximum context length" in said:
-            text += (
-                "; the conversation is longer than the model's context window: "
-                "session.reset() starts afresh, or pick a model with a longer context"
-            )
-        elif mistral_code == "3230" or kind == "invalid_request_message_order":
-            text += "; Mistral refuses the messages in this order: session.reset() starts afresh"
-        elif mistral_code == "3280":
-            text += "; Mistral takes back only tool-call ids of 9 letters or digits"
-        elif mistral_code == "1500" or kind == "invalid_model":
-            text += "; pick a model Mistral lists, with session.update_settings(model=...)"
-        return text
+        return _limited_429(detail, kind, mistral_code, retries=_retries(exception), model=model)
     if code >= 500:
-        text = (
-            f"Mistral had a server error ({code}){_after(retries)}: {detail}; try again in a moment"
-        )
-        if "service unavailable" in said.lower():
-            text += (
-                ". Mistral also answers this for a prompt longer than the model's context "
-                "window: if the conversation is long, session.reset() or send less"
-            )
-        return text
+        return _server_5xx(code, detail, retries=_retries(exception))
     return f"Mistral answered {code}: {detail}"
 
 

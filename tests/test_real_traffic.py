@@ -262,7 +262,7 @@ ERRORS = {
     "s092": (False, "(422): messages[1].assistant.tool_calls[0].name: Extra inputs are not"),
     "073": (False, "(400): Unexpected role 'system' after role 'assistant'; Mistral refuses"),
     "080": (False, "than the model's context window: session.reset() starts afresh"),
-    "s093": (False, "Tool call id was turn1_0 but must be a-z, A-Z, 0-9, with a length of 9."),
+    "s093": (False, "Tool call id was turn1_0 but must be a-z, A-Z, 0-9, with a length of 9;"),
     "077": (True, "Mistral's rate limit was hit (429: Rate limit exceeded), also after 1 retry"),
     "s086": (True, "Mistral's rate limit was hit (429: Rate limit exceeded), also after 1 retry"),
     "s089": (True, "model mistral-small-latest is at capacity at Mistral (429"),
