@@ -9,11 +9,13 @@ builtin that fits, so ``except ValueError`` keeps working for bad input::
     ├── ImageError           (ValueError)   an input that cannot become a JPEG for Mistral
     ├── DocumentError        (ValueError)   an input that cannot be sent as a PDF document
     ├── TurnLogError         (ValueError)   a journal that cannot be read
+    ├── ExperimentError      (ValueError)   a sweep, compare, replay or batch that cannot run as asked
     ├── APIError                            Mistral (or the local endpoint) answered with an error
     ├── SessionClosedError   (RuntimeError) the session was used after close()
     ├── SessionBusyError     (RuntimeError) reset()/rewind() while a turn is running
     ├── RuntimeMisuseError   (RuntimeError) a blocking call from the session's own thread
-    └── LocalMistralError    (RuntimeError) the offline endpoint could not start or stop
+    ├── LocalMistralError    (RuntimeError) the offline endpoint could not start or stop
+    └── BatchJobError        (RuntimeError) a batch job failed, timed out or was cancelled
 
     MistralNBWarning         (UserWarning)
     └── JournalWarning       (RuntimeWarning) the journal missed a turn, or skipped unreadable lines
@@ -27,7 +29,9 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "BatchJobError",
     "DocumentError",
+    "ExperimentError",
     "ImageError",
     "JournalWarning",
     "LocalMistralError",
@@ -86,6 +90,28 @@ class DocumentError(MistralNBError, ValueError):
 
 class TurnLogError(MistralNBError, ValueError):
     """A turn-log journal cannot be read or opened (another session is writing to it)."""
+
+
+class ExperimentError(MistralNBError, ValueError):
+    """A sweep, comparison, replay or batch was asked for in a way that cannot run.
+
+    For instance an empty grid, a turn that is not in the log, a batch file that is not
+    Mistral's format.  Bad settings are a :class:`SettingsError` instead.
+    """
+
+
+class BatchJobError(MistralNBError, RuntimeError):
+    """A batch job ended without results (failed, timed out, cancelled), or is not done.
+
+    Attributes:
+        job_id: The batch job's id.
+        status: Its status as Mistral reports it (``FAILED``, ``CANCELLED``...).
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None, status: str | None = None):
+        super().__init__(message)
+        self.job_id = job_id
+        self.status = status
 
 
 class APIError(MistralNBError):
