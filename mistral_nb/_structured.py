@@ -24,7 +24,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 import pydantic
 
 from ._errors import SettingsError
@@ -141,6 +140,8 @@ def _plain_json(schema: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _check_draft7(plain: dict[str, Any], original: Any) -> None:
+    import jsonschema  # deferred: its format checkers take seconds to import
+
     try:
         jsonschema.Draft7Validator.check_schema(plain)
     except jsonschema.SchemaError as exc:
@@ -279,6 +280,8 @@ def _json_error(body: str, exc: json.JSONDecodeError) -> str:
 
 
 def _validate(data: Any, json_schema: Any, label: str) -> tuple[Any, str | None]:
+    import jsonschema  # deferred: its format checkers take seconds to import
+
     validator_class = jsonschema.validators.validator_for(
         json_schema, default=jsonschema.Draft7Validator
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -418,3 +420,15 @@ def test_local_mistral_accepts_the_format_and_its_reply_parses(local, schema):
     parsed, error = parse_reply(body["choices"][0]["message"]["content"], schema)
     assert error is None
     assert parsed is not None
+
+
+def test_importing_these_modules_loads_no_slow_validator():
+    # jsonschema's format checkers and mistral-common's protocol take seconds to import:
+    # a session that never sends a schema or a PDF must not pay for them.
+    code = (
+        "import sys, mistral_nb._structured, mistral_nb._documents, mistral_nb._pricing; "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(("
+        "'mistral_common', 'jsonschema', 'rfc3987', 'pypdf'))}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
