@@ -80,13 +80,14 @@ def roles(body: dict) -> list[str]:
 
 @pytest.mark.parametrize(
     ("name", "cached"),
-    [("001", 0), ("006", None), ("s009", None), ("s002", 32), ("021", 192)],
+    [("001", 0), ("006", None), ("s009", None), ("s002", 32), ("021", 192), ("008", None)],
     ids=[
         "2026-08-p-field",
         "2024-08-logprobs-null",
         "2024-03-null-keys",
         "2026-02-num-cached",
         "2026-08-cached",
+        "2024-11-finish-length-no-final-newline",
     ],
 )
 async def test_each_era_of_text_stream_gives_an_ok_turn(replay_server, validator, name, cached):
