@@ -43,6 +43,7 @@ _KEY_HELP = (
 _TYPE_NAMES = {"str", "int", "float", "bool", "bytes", "list", "dict", "none", "null", "any"}
 _SECRET_MIN_LEN = 12
 _KEY_MIN_LEN = 6
+_MAX_TEXT = 200
 _DESCRIPTIVE_HEADERS = {"host", "user-agent", "connection", "date", "server", "transfer-encoding"}
 
 
@@ -92,7 +93,11 @@ def _words(body: Any) -> list[str]:
         parsed = _parse(body.strip())
         if not isinstance(parsed, str):
             return _words(parsed)  # the 2024-01 422: the detail list JSON-encoded in message
-        return [parsed] if parsed else []
+        # Plain text: a proxy's page, say.  One line, and not a whole page of it.
+        text = " ".join(parsed.split())
+        if len(text) > _MAX_TEXT:
+            text = text[: _MAX_TEXT - 1].rstrip() + "…"
+        return [text] if text else []
     if isinstance(body, list):
         return _problems(body)
     if isinstance(body, dict):

@@ -342,6 +342,11 @@ class Turn:
                 changed += 1
         for value in (self.settings, self.images, self.warnings):
             changed += clean_value(value)[1]
+        for name in ("documents", "tags", "parsed"):  # fields other layers add to a turn
+            value, n = clean_value(getattr(self, name, None))
+            if n:
+                setattr(self, name, value)
+                changed += n
         if not "".join(self.token_text).isascii():
             changed += clean_value(self.token_text)[1]
         for call in self.call_records:

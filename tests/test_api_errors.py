@@ -178,6 +178,20 @@ async def test_a_raw_status_code_that_disagrees_is_reported(replay_server):
     assert failure.message.endswith("(Mistral's own status for it: 413)")
 
 
+async def test_a_proxy_page_is_cut_to_one_short_line(replay_server):
+    capture = {
+        "kind": "error",
+        "status": 502,
+        "headers": {"Content-Type": "text/html"},
+        "body": "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>" + "x" * 500,
+    }
+    failure = await replayed(replay_server, capture)
+    assert failure.message.startswith(
+        "Mistral had a server error (502): <html> <head><title>502 Bad Gateway</title></head>"
+    )
+    assert "\n" not in failure.message and len(failure.message) < 300
+
+
 # -- nothing answers ---------------------------------------------------------------
 
 
