@@ -447,3 +447,15 @@ def test_the_replay_server_adds_a_scripted_retry_after(replay_server):
         answer = client.post(f"{replay_server.base_url}/chat/completions", json={})
     assert answer.headers["retry-after"] == "0.25"
     assert answer.headers["x-ratelimit-limit-tokens-minute"] == "2000000"
+
+
+def test_the_replay_server_plays_a_json_body(replay_server):
+    # 049: a non-streamed reasoning reply, content as a list of typed parts.
+    capture = load_capture("049")
+    replay_server.push(capture)
+    with httpx.Client() as client:
+        answer = client.post(f"{replay_server.base_url}/chat/completions", json={})
+    assert answer.content == capture["body"].encode()
+    assert answer.headers["content-type"] == "application/json"
+    content = answer.json()["choices"][0]["message"]["content"]
+    assert [part["type"] for part in content] == ["thinking", "text"]
