@@ -463,6 +463,35 @@ class Session:
 
         self._runtime.call(edit())
 
+    # -- experiments (thin wrappers: _compare.py, _replay.py) ---------------------
+
+    async def compare(
+        self,
+        text: str,
+        variants: Any,
+        images: Iterable[Any] | None = None,
+    ) -> Any:
+        """Send ``text`` once per settings variant, side by side; see ``_compare.compare``.
+
+        Each variant runs on a fork of this conversation, all at once; the conversation
+        is not changed unless you pick one with ``comparison.keep(i)``.
+        """
+        from ._compare import compare
+
+        self._check_open()
+        return await compare(self, text, variants, images=images)
+
+    async def replay(self, turn: int, **settings: Any) -> Turn:
+        """Turn ``turn``'s logged request again with ``settings`` changed, as a new turn.
+
+        See ``_replay.replay_turn``: the conversation is not touched, tools answer from
+        the logged results, and the new turn's ``replay_of`` is ``turn``.
+        """
+        from ._replay import replay_turn
+
+        self._check_open()
+        return await replay_turn(self, turn, **settings)
+
     # -- closing -------------------------------------------------------------------
 
     def _check_open(self) -> None:

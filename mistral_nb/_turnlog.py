@@ -317,6 +317,16 @@ class TurnLog:
             written[name] = target
         return written
 
+    async def replay(self, **settings: Any) -> pd.DataFrame:
+        """Every turn again from its logged request, with ``settings`` changed.
+
+        A thin wrapper of ``_replay.replay_log`` (``api_key=`` / ``base_url=`` choose the
+        endpoint as for ``Session()``); returns one comparison row per turn.
+        """
+        from ._replay import replay_log
+
+        return await replay_log(self, **settings)
+
     # -- display -------------------------------------------------------------
 
     def __repr__(self) -> str:
