@@ -20,7 +20,6 @@ Writing never costs a turn and never leaves a file that cannot be read:
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import weakref
 from collections.abc import Iterable
@@ -30,6 +29,11 @@ from typing import Any
 from ._errors import TurnLogError
 from ._journal_format import JournalContents, encode_turn, last_request, read_journal
 from ._turn import Turn
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, journals are not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Journal"]
 
@@ -50,6 +54,8 @@ def _describe(exc: OSError) -> str:
 
 
 def _lock(fd: int, path: Path) -> None:
+    if fcntl is None:  # pragma: no cover
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -66,13 +66,8 @@ def text_array(texts: list[str]) -> pa.Array:
         return pa.array([clean_text(text) for text in texts], type=pa.large_string())
 
 
-def _texts(turns: Sequence[Turn], cached: Sequence[pa.Array | None]) -> pa.ChunkedArray:
-    chunks = []
-    for index, turn in enumerate(turns):
-        known = cached[index] if index < len(cached) else None
-        if known is None or len(known) != len(turn.token_text):
-            known = text_array(turn.token_text)
-        chunks.append(known)
+def _texts(turns: Sequence[Turn], made: Sequence[pa.Array]) -> pa.ChunkedArray:
+    chunks = list(made) if len(made) == len(turns) else [text_array(t.token_text) for t in turns]
     return pa.chunked_array(chunks, type=pa.large_string())
 
 

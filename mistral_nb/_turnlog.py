@@ -63,8 +63,10 @@ class TurnLog:
         self._journal: Journal | None = None
         self._last_request: dict[str, Any] | None = None
         self._highest_turn = 0
-        # Each finished turn's token texts as one Arrow array, made once: tokens() joins them.
-        self._text_arrays: list[pa.Array | None] = []
+        # Each finished turn's token texts as one Arrow array, made once: tokens() joins
+        # them.  Keyed by the turn itself, so a turn appended on the session's thread
+        # while tokens() runs on another can never be paired with the wrong array.
+        self._text_arrays: dict[int, tuple[Turn, pa.Array]] = {}
         self.load_problems: list[LoadProblem] = []
         if path is not None:
             self._journal, contents = Journal.open(Path(path))
@@ -72,7 +74,7 @@ class TurnLog:
 
     def _take(self, contents: JournalContents, path: Path) -> None:
         self._turns = contents.turns
-        self._text_arrays = []
+        self._text_arrays = {}
         self._highest_turn = contents.highest_turn
         self.load_problems = contents.problems
         self._last_request = share_messages(
@@ -135,9 +137,8 @@ class TurnLog:
         self._last_request = share_messages(turn.requests, previous)
         if turn.clean() + _clean_requests(turn.requests, previous):
             turn.warnings.append("lone surrogates (not valid Unicode) became U+FFFD in the log")
-        self._text_arrays.extend([None] * (len(self._turns) - len(self._text_arrays)))
+        self._text_arrays[id(turn)] = (turn, text_array(turn.token_text))
         self._turns.append(turn)
-        self._text_arrays.append(text_array(turn.token_text))
         self._highest_turn = max(self._highest_turn, turn.turn)
         if self._journal is not None:
             problem = self._journal.append([turn])
@@ -228,10 +229,13 @@ class TurnLog:
         ``kind`` is ``thinking`` (reasoning) or ``text`` (the answer); ``index``
         counts within the completion; ``t_s`` is seconds since the turn started.
         """
-        arrays = self._text_arrays
-        for index in range(len(arrays), len(self._turns)):
-            arrays.append(text_array(self._turns[index].token_text))  # loaded turns: once
-        return token_frame(self._turns, arrays)
+        turns, arrays = list(self._turns), []
+        for turn in turns:
+            known = self._text_arrays.get(id(turn))
+            if known is None or known[0] is not turn or len(known[1]) != len(turn.token_text):
+                known = self._text_arrays[id(turn)] = (turn, text_array(turn.token_text))
+            arrays.append(known[1])
+        return token_frame(turns, arrays)
 
     def calls(self) -> pd.DataFrame:
         """One row per tool call: turn, call_id, name, arguments, result, status, error, timing."""
