@@ -141,7 +141,7 @@ async def test_the_chat_sends_uploaded_images_as_image_url_parts(session, local)
     assert content[1]["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")
     assert chat.image_upload.images == []  # sent, then cleared
     assert chat.image_upload.picker.count == 0 and chat.image_upload.status.text == ""
-    assert "📎 1 image: red.png" in chat.transcript_html
+    assert "with 1 image: red.png" in chat.transcript_html
     chat.close()
 
 

@@ -102,7 +102,7 @@ def call_card(call: CallRecord, *, running: bool = False) -> str:
     status = "running" if running else call.status
     arguments = shorten(call.arguments if call.arguments is not None else {}, 2000)
     head = (
-        f"<div class='mnb-call-head'>🔧 <span class='mnb-call-name'>{html.escape(call.name)}"
+        f"<div class='mnb-call-head'>⚙ <span class='mnb-call-name'>{html.escape(call.name)}"
         f"</span><span class='mnb-st-{html.escape(status)}'>{html.escape(status)}"
         f"{'…' if running else ''}</span>"
     )

@@ -99,7 +99,7 @@ class ImageUpload(ShownAsWidget, VBox):
         self.pending: asyncio.Task[None] | None = None
         self._items: list[tuple[PreparedImage, bytes]] = []
         self.picker = FilePicker(
-            description="📎 attach images",
+            description="attach images",
             tooltip=f"PNG, JPEG, WebP, GIF, BMP or TIFF; at most {max_images} per message",
         )
         self.clear_button = Button(

@@ -34,7 +34,7 @@ def _user_html(turn: Turn) -> str:
         names = ", ".join(str(i.get("source_name") or "image") for i in turn.images)
         count = len(turn.images)
         attached = (
-            f"<span class='mnb-quiet'> 📎 {count} image{'s' if count != 1 else ''}: "
+            f"<span class='mnb-quiet'> · with {count} image{'s' if count != 1 else ''}: "
             f"{html.escape(names)}</span>"
         )
     return (

@@ -114,7 +114,11 @@ export default {
     button.className = "jupyter-button widget-button mnb-pick";
     const sync = () => {
       const count = model.get("count");
-      button.textContent = model.get("description") + (count ? ` (${count})` : "");
+      // FontAwesome's paperclip, as ipywidgets' own buttons draw their icons.
+      button.innerHTML = '<i class="fa fa-paperclip"></i> ';
+      button.appendChild(
+        document.createTextNode(model.get("description") + (count ? ` (${count})` : "")),
+      );
       button.title = model.get("tooltip");
       button.disabled = model.get("disabled");
       input.accept = model.get("accept");
