@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ._batch import add_batch_routes
 from ._faults import DEFAULT_BODY, GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan, default_error
 from ._http import LOGGER, mark_began
 from ._state import Exchange, State
@@ -492,6 +493,7 @@ def build_app(state: State, stopping: asyncio.Event, limits: Limits) -> web.Appl
     app.router.add_post(_COMPLETIONS, handlers.completions)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/v1/models/{model_id}", handlers.models)
+    add_batch_routes(app, handlers)  # /v1/files and /v1/batch/jobs (_files.py, _batch.py)
     app.router.add_route("*", "/{tail:.*}", handlers.not_found)
 
     async def close_workers(_: web.Application) -> None:
