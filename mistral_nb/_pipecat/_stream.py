@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +169,7 @@ class StreamReshaper:
         # would only see an extra chunk.
         items = [item for item in items if item != ""]
         calls = [self._shape_call(call) for call in tool_calls or []]
-        return self._lay_out(chunk, items, calls, content_was_text=isinstance(content, str))
+        return _lay_out(chunk, items, calls)
 
     # -- tool calls --------------------------------------------------------------
 
@@ -226,60 +225,45 @@ class StreamReshaper:
             function=ChoiceDeltaToolCallFunction(name=name, arguments=arguments or ""),
         )
 
-    # -- output ------------------------------------------------------------------
 
-    def _lay_out(
-        self,
-        chunk: ChatCompletionChunk,
-        items: list[str | Thinking],
-        calls: list[ChoiceDeltaToolCall],
-        *,
-        content_was_text: bool,
-    ) -> list[ChatCompletionChunk | Thinking]:
-        """Chunks of one text or one call each, with finish and usage on the last one."""
-        out: list[ChatCompletionChunk | Thinking] = []
-        pieces: list[str | ChoiceDeltaToolCall] = []
-        for item in items:
-            if isinstance(item, Thinking):
-                out.extend(self._chunks(chunk, pieces, last=False))
-                pieces = []
-                out.append(item)
-            else:
-                pieces.append(item)
-        pieces.extend(calls)
-        last = self._chunks(chunk, pieces, last=True, keep_empty=content_was_text)
-        out.extend(last)
-        return out
+def _lay_out(
+    chunk: ChatCompletionChunk, items: list[str | Thinking], calls: list[ChoiceDeltaToolCall]
+) -> list[ChatCompletionChunk | Thinking]:
+    """Chunks of one text or one call each, in stream order, finish and usage on the last."""
+    out: list[ChatCompletionChunk | Thinking] = []
+    pieces: list[str | ChoiceDeltaToolCall] = []
+    for item in items:
+        if isinstance(item, Thinking):
+            out.extend(_chunks(chunk, pieces, last=False))
+            pieces = []
+            out.append(item)
+        else:
+            pieces.append(item)
+    out.extend(_chunks(chunk, [*pieces, *calls], last=True))
+    return out
 
-    def _chunks(
-        self,
-        chunk: ChatCompletionChunk,
-        pieces: Iterable[str | ChoiceDeltaToolCall],
-        *,
-        last: bool,
-        keep_empty: bool = False,
-    ) -> list[ChatCompletionChunk]:
-        pieces = list(pieces)
-        out: list[ChatCompletionChunk] = []
-        for position, piece in enumerate(pieces):
-            final = last and position == len(pieces) - 1
-            if isinstance(piece, str):
-                out.append(_copy(chunk, content=piece, tool_call=None, final=final))
-            else:
-                out.append(_copy(chunk, content=None, tool_call=piece, final=final))
-        if last and not pieces:
-            # A chunk that held only reasoning still matters when it carries
-            # the role, the finish reason or the usage; otherwise drop it.
-            choice = chunk.choices[0]
-            delta = choice.delta
-            if (
-                keep_empty
-                or choice.finish_reason is not None
-                or chunk.usage is not None
-                or getattr(delta, "role", None) is not None
-            ):
-                out.append(_copy(chunk, content=None, tool_call=None, final=True))
-        return out
+
+def _chunks(
+    chunk: ChatCompletionChunk, pieces: list[str | ChoiceDeltaToolCall], *, last: bool
+) -> list[ChatCompletionChunk]:
+    out: list[ChatCompletionChunk] = []
+    for position, piece in enumerate(pieces):
+        final = last and position == len(pieces) - 1
+        if isinstance(piece, str):
+            out.append(_copy(chunk, content=piece, tool_call=None, final=final))
+        else:
+            out.append(_copy(chunk, content=None, tool_call=piece, final=final))
+    if last and not pieces:
+        # A chunk that held only reasoning still matters when it carries the
+        # role, the finish reason or the usage; otherwise it is dropped.
+        choice = chunk.choices[0]
+        if (
+            choice.finish_reason is not None
+            or chunk.usage is not None
+            or getattr(choice.delta, "role", None) is not None
+        ):
+            out.append(_copy(chunk, content=None, tool_call=None, final=True))
+    return out
 
 
 def _copy(
