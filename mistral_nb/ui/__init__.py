@@ -11,8 +11,11 @@
 The panels (``ChatPanel``, ``SettingsPanel``, ``ToolsPanel``, ``ImageUpload``,
 ``LogView``) also work on their own.  They are a thin layer over the engine: they call
 ``Session`` methods and follow ``Session.subscribe`` events, and never import pipecat.
-Every callback reports its errors in the panel's status line; long work runs as asyncio
-tasks on the kernel's loop; a streaming reply is redrawn at most ten times a second.
+They are plain ipywidgets 8, plus three small anywidget pieces for what ipywidgets lacks
+(``_web.py``: a message box where Enter sends, a file picker, a copy button), which run
+in JupyterLab, Notebook 7, Voilà and VS Code with no build step.  Every callback reports
+its errors in the panel's status line; long work runs as asyncio tasks or on a worker
+thread; a streaming reply is redrawn at most ten times a second, one turn at a time.
 The API key never enters a widget.
 """
 
