@@ -11,7 +11,10 @@ catalogue of known models.
 
 from __future__ import annotations
 
-import openai
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "WARN_FRACTION",
@@ -117,6 +120,8 @@ class ContextWindow:
             self.conversation_tokens = prompt_tokens + (completion_tokens or 0)
 
     async def _fetch_length(self, model: str) -> int | None:
+        import openai  # loaded with the first session, not with the package
+
         try:
             card = await self._client.models.retrieve(model, timeout=5)
             length = getattr(card, "max_context_length", None)

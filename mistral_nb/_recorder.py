@@ -176,6 +176,13 @@ class TurnRecorder:
     def response_received(self, status_code: int, headers: Any) -> None:
         self._last_status = status_code if status_code >= 400 else None
 
+    def candidate(self, index: int, text: str, finish_reason: str | None) -> None:
+        """A piece of candidate ``index`` (``n`` > 1); candidate 0 streams as usual."""
+        if self.finished or not self._completion_open:
+            return
+        if text:
+            self.turn.add_token(text, self.elapsed(), self.completion_index, "text", choice=index)
+
     def cached_tokens(self, tokens: int) -> None:
         if self.turn.completions:
             self.turn.completions[-1].cached_tokens = tokens

@@ -12,10 +12,10 @@ import asyncio
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from . import _pipecat
 from ._connection import mask_key, resolve_endpoint
 from ._context_window import ContextWindow, ContextWindowWarning
 from ._errors import ImageError, SessionBusyError, SessionClosedError, SettingsError
@@ -24,11 +24,48 @@ from ._images import MAX_IMAGES_PER_REQUEST, prepare_images
 from ._recorder import TurnRecorder
 from ._runtime import Runtime, close_at_exit
 from ._settings import validate_settings
+from ._text import clean_text
 from ._tools import ToolRegistry
 from ._turn import Turn
 from ._turnlog import TurnLog
 
+if TYPE_CHECKING:
+    from . import _pipecat
+
 __all__ = ["Session", "SessionEvent"]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One send(), prepared and checked in the caller's thread."""
+
+    text: str
+    images: list[Any]
+    documents: list[Any]
+    schema: Any
+    response_format: dict[str, Any] | None
+    warning: str | None
+
+
+def _prepare_documents(documents: Iterable[Any]) -> list[Any]:
+    from ._documents import prepare_document  # pypdf: load when a PDF is sent
+
+    if isinstance(documents, (str, bytes, os.PathLike)) or hasattr(documents, "read"):
+        documents = [documents]
+    return [prepare_document(document) for document in documents]
+
+
+def _valid_utf8(text: str, what: str) -> str:
+    """``text`` with lone surrogates replaced (they cannot go on the wire), with a warning."""
+    clean = clean_text(text)
+    if clean is not text:
+        warnings.warn(
+            f"{what} held characters that are not valid Unicode (lone surrogates, e.g. from "
+            "a file name); they were replaced with U+FFFD",
+            UnicodeWarning,
+            stacklevel=3,
+        )
+    return clean
 
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
@@ -75,6 +112,9 @@ class Session:
         max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     ) -> None:
         self._closed = True  # until everything below exists
+        # pipecat (and openai) take about a second to import: not before the first session.
+        from . import _pipecat
+
         if llm is not None:
             if api_key is not None or base_url is not None or settings is not None:
                 raise SettingsError(
@@ -98,6 +138,7 @@ class Session:
         self._max_retries = max_retries
         self._listeners = Listeners()
         self._recorder: TurnRecorder | None = None
+        self._schema: Any = None  # what response_format was set from, to parse replies
         self._turn_starts: list[int] = []
         self._runtime = Runtime(name="mistral_nb session")
 
@@ -236,10 +277,26 @@ class Session:
         checked = validate_settings(fields)
         if not checked:
             return self.settings
+        self._check_tool_choice(checked.get("tool_choice"))
+        if "response_format" in checked:
+            self._schema = fields.get("response_format", fields.get("schema"))
         self._chat.update_settings(checked)
         now = self.settings
         self._emit("settings", settings=now)
         return now
+
+    def _check_tool_choice(self, choice: Any) -> None:
+        if not isinstance(choice, dict):
+            return
+        name = choice["function"]["name"]
+        if name not in self.tools.enabled_names:
+            state = "disabled" if name in self.tools.names else "not registered"
+            raise SettingsError(
+                f"tool_choice names {name!r}, which is {state}; enabled tools: "
+                f"{', '.join(self.tools.enabled_names) or 'none'} (register or enable it first)",
+                field="tool_choice",
+                value=choice,
+            )
 
     def _on_tools_changed(self) -> None:
         if not self._closed:
@@ -247,52 +304,94 @@ class Session:
 
     # -- turns ---------------------------------------------------------------------
 
-    async def send(self, text: str, images: Iterable[Any] | None = None) -> Turn:
-        """Send a user message (and images) and wait for the reply; returns the Turn.
+    async def send(
+        self,
+        text: str,
+        images: Iterable[Any] | None = None,
+        *,
+        documents: Iterable[Any] | None = None,
+        schema: Any = None,
+    ) -> Turn:
+        """Send a user message (and images, PDFs) and wait for the reply; returns the Turn.
 
         Works from any event loop (a notebook, a subshell, ``asyncio.run``).  A turn
         that fails (a rejected key, a rate limit, a broken stream) comes back with
         ``status`` "error" and a message; the conversation and the log are kept and
         the next turn works.  Call ``turn.raise_for_status()`` to raise instead.
         Cancelling the awaiting task ends the turn "cancelled".
+
+        Args:
+            text: The message.
+            images: Paths, bytes, file objects, PIL images, uploads or data URLs; each
+                becomes a base64 JPEG (see :func:`prepare_image`).
+            documents: PDFs (a path, bytes, a file object, an upload), sent as Mistral
+                ``document_url`` chunks after checking Mistral's size and page limits.
+            schema: Structured output for this turn: a pydantic model class, a JSON Schema
+                dict, or ``"json"``.  The reply is parsed into ``turn.parsed``; a reply that
+                does not validate ends the turn "error" with the reason (the text is kept).
+
+        Raises:
+            ImageError, DocumentError, SettingsError: an input is unusable; nothing is sent.
         """
         self._check_open()
         if not isinstance(text, str):
             raise TypeError(f"send() takes the message as a str, not {type(text).__name__}")
-        prepared = []
+        text = _valid_utf8(text, "the message")
+        response_format = None
+        if schema is not None:
+            response_format = validate_settings({"response_format": schema})["response_format"]
+        model = self.settings.get("model")
+        prepared: list[Any] = []
         if images is not None:
             # Decoding and resizing photos takes tens of ms each: keep the loop free.
-            model = self.settings.get("model")
             prepared = await asyncio.to_thread(prepare_images, images, model=model)
-        warning = await self._runtime.run(self._context_warning(text, prepared))
+        docs: list[Any] = []
+        if documents is not None:
+            docs = await asyncio.to_thread(_prepare_documents, documents)
+        warning = await self._runtime.run(self._context_warning(text, prepared, docs))
         if warning is not None:
             # In the caller's thread, so the notebook shows it (or -W error stops here,
             # before anything is sent).
             warnings.warn(warning, ContextWindowWarning, stacklevel=2)
-        return await self._runtime.run(self._turn(text, prepared, warning))
+        request = _Request(text, prepared, docs, schema, response_format, warning)
+        return await self._runtime.run(self._turn(request))
 
-    def ask(self, text: str, images: Iterable[Any] | None = None) -> Turn:
+    def ask(
+        self,
+        text: str,
+        images: Iterable[Any] | None = None,
+        *,
+        documents: Iterable[Any] | None = None,
+        schema: Any = None,
+    ) -> Turn:
         """``send``, blocking: for a notebook cell, a script or a thread.
 
         Ctrl+C (or the kernel's stop button) ends the turn "cancelled", logged with what
         streamed, and the next turn works.
         """
         self._check_open()
-        return self._runtime.call(self.send(text, images))
+        return self._runtime.call(self.send(text, images, documents=documents, schema=schema))
 
-    async def _context_warning(self, text: str, prepared: list[Any]) -> str | None:
+    async def _context_warning(
+        self, text: str, prepared: list[Any], docs: list[Any]
+    ) -> str | None:
         model = str(self.settings.get("model") or "")
         return await self._window.check(
             model=model,
             new_text=text,
-            image_tokens=sum(image.estimated_tokens(model) for image in prepared),
+            image_tokens=sum(image.estimated_tokens(model) for image in prepared)
+            + sum(doc.estimated_tokens for doc in docs),
             max_tokens=self.settings.get("max_tokens"),
         )
 
-    async def _turn(self, text: str, prepared: list[Any], warning: str | None) -> Turn:
+    async def _turn(self, request: _Request) -> Turn:
         async with self._turn_lock:
             self._check_open()
+            text, prepared, docs = request.text, request.images, request.documents
             self._check_image_budget(len(prepared))
+            before = self.settings.get("response_format")
+            if request.response_format is not None:
+                await self._chat.apply_settings({"response_format": request.response_format})
             settings = self.settings
             model = str(settings.get("model") or "")
             turn = Turn(
@@ -305,11 +404,17 @@ class Session:
                     for image in prepared
                 ],
             )
+            if docs:
+                turn.documents = [doc.to_log() for doc in docs]
             content: Any = text
-            if prepared:
-                # No empty text chunk for an images-only message.
+            if prepared or docs:
+                # No empty text chunk for an attachments-only message.
                 text_part = [{"type": "text", "text": text}] if text else []
-                content = text_part + [image.to_chunk() for image in prepared]
+                content = (
+                    text_part
+                    + [image.to_chunk() for image in prepared]
+                    + [doc.to_chunk() for doc in docs]
+                )
             recorder = TurnRecorder(
                 turn,
                 base_url=self._base_url,
@@ -320,15 +425,18 @@ class Session:
             self._turn_starts.append(len(self._chat.context.get_messages()))
             self._recorder = recorder
             self._emit("turn_started", turn)
-            if warning is not None:
-                turn.warnings.append(warning)
-                self._emit("warning", turn, text=warning)
+            if request.warning is not None:
+                turn.warnings.append(request.warning)
+                self._emit("warning", turn, text=request.warning)
             try:
                 await self._chat.run_turn(recorder, {"role": "user", "content": content})
             except asyncio.CancelledError:
                 recorder.finish("cancelled", "cancelled by the user")
                 raise
             finally:
+                if request.response_format is not None:
+                    await self._chat.apply_settings({"response_format": before})
+                self._parse_structured(turn, request.schema if request.schema else self._schema)
                 self._recorder = None
                 if turn.completions:
                     last = turn.completions[-1]
@@ -338,6 +446,20 @@ class Session:
                 finally:
                     self._emit("turn_ended", turn)
             return turn
+
+    def _parse_structured(self, turn: Turn, schema: Any) -> None:
+        if not turn.settings.get("response_format") or schema is None:
+            return
+        from ._structured import parse_reply, schema_label
+
+        turn.schema = schema_label(schema)
+        if turn.status != "ok":
+            return
+        turn.parsed, problem = parse_reply(turn.text, schema)
+        turn.parsed_ok = problem is None
+        if problem is not None:
+            turn.status = "error"
+            turn.error = f"the reply does not match the schema: {problem}"
 
     def _check_image_budget(self, new_images: int) -> None:
         # Every request carries the whole history, so Mistral's per-request image

@@ -21,7 +21,7 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,9 @@ class Setting:
             when it travels in pipecat's ``extra``.
         wire_name: the request-body field, or None when it is not a body field.
         unit: a unit for display ("tokens").
+        check: for a structured setting (``kind`` is ``object``), the function that
+            returns the value as sent or raises ``SettingsError``; ``accepts`` says
+            what it takes, in words.
     """
 
     name: str
@@ -71,6 +74,8 @@ class Setting:
     pipecat_field: str | None = None
     wire_name: str | None = None
     unit: str = ""
+    check_value: Callable[[Any], Any] | None = None
+    accepts: str = ""
 
     @property
     def help(self) -> str:
@@ -80,18 +85,23 @@ class Setting:
     def describe_range(self) -> str:
         """The accepted values in words, e.g. ``a number: 0 <= temperature <= 1.5, or None``."""
         tail = ", or None" if self.nullable else ""
+        if self.accepts:
+            return self.accepts + tail
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices) + tail
         if self.kind is bool:
             return "True or False"
         if self.kind is str:
             return "a string, or None" if self.nullable else "a non-empty string"
+        def number(value: float) -> str:
+            return f"{int(value):,}" if self.kind is int else f"{value:g}"
+
         lower = (
             ""
             if self.minimum is None
-            else f"{self.minimum:g} {'<' if self.exclusive_minimum else '<='} "
+            else f"{number(self.minimum)} {'<' if self.exclusive_minimum else '<='} "
         )
-        upper = "" if self.maximum is None else f" <= {self.maximum:g}"
+        upper = "" if self.maximum is None else f" <= {number(self.maximum)}"
         what = "an integer" if self.kind is int else "a number"
         return f"{what}: {lower}{self.name}{upper}{tail}"
 
@@ -188,6 +198,58 @@ SETTINGS: dict[str, Setting] = {
             choices=("reasoning",),
             description="'reasoning' gives a Magistral model its reasoning system prompt",
         ),
+        _row(
+            "response_format",
+            object,
+            description="Structured output: a pydantic model, a JSON Schema, 'json' or 'text'",
+            check_value=lambda value: _response_format(value),
+            accepts="a pydantic model class, a JSON Schema dict, 'json', 'text' or a "
+            "response_format dict",
+        ),
+        _row(
+            "tool_choice",
+            str,
+            description="Whether the model must call a tool: auto, none, any, required, or "
+            "one tool by name",
+            check_value=lambda value: _tool_choice(value),
+            accepts="'auto', 'none', 'any', 'required', a tool's name or "
+            "{'type': 'function', 'function': {'name': ...}}",
+        ),
+        _row(
+            "parallel_tool_calls",
+            bool,
+            nullable=False,
+            default=True,
+            description="Let the model call several tools in one reply",
+        ),
+        _row(
+            "stop",
+            object,
+            description="Stop the reply where one of these strings would appear",
+            check_value=lambda value: _stop(value),
+            accepts="a non-empty string or a list of up to 16 non-empty strings",
+        ),
+        _row(
+            "n",
+            int,
+            minimum=1,
+            maximum=128,
+            description="Candidate replies per request (the conversation continues with the first)",
+        ),
+        _row(
+            "prediction",
+            object,
+            description="Text the reply is expected to resemble (predicted outputs, some models)",
+            check_value=lambda value: _prediction(value),
+            accepts="a string, or {'type': 'content', 'content': ...}",
+        ),
+        _row(
+            "prompt_cache_key",
+            object,
+            description="A key that raises the chance of a prompt-cache hit across requests",
+            check_value=lambda value: _short_text("prompt_cache_key", value, 1024),
+            accepts="a non-empty string of at most 1024 characters",
+        ),
         Setting(
             "system_prompt",
             str,
@@ -212,15 +274,21 @@ def defaults() -> dict[str, Any]:
     return {name: setting.default for name, setting in SETTINGS.items()}
 
 
+def _short_repr(value: Any) -> str:
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long to print
+        return f"<an integer of {value.bit_length()} bits>"
+    return shown if len(shown) <= 80 else shown[:60] + f"... ({len(shown)} characters)"
+
+
 def _check(setting: Setting, given_name: str, given: Any) -> Any:
     def fail(reason: str) -> SettingsError:
-        shown = repr(given)
-        if len(shown) > 80:
-            shown = shown[:60] + f"... ({len(shown)} characters)"
+        shown = _short_repr(given)
         return SettingsError(
             f"{given_name}={shown} {reason}; Mistral accepts {setting.describe_range()}",
             field=given_name,
-            value=given if len(repr(given)) <= 80 else shown,
+            value=shown if shown.endswith((">", "characters)")) else given,
         )
 
     value = given
@@ -228,8 +296,19 @@ def _check(setting: Setting, given_name: str, given: Any) -> Any:
         if setting.nullable:
             return None
         raise fail("cannot be None")
+    if setting.check_value is not None:
+        try:
+            return setting.check_value(value)
+        except SettingsError as exc:
+            raise SettingsError(
+                f"{given_name}: {exc}; Mistral accepts {setting.describe_range()}",
+                field=given_name,
+                value=exc.value,
+            ) from None
     if setting.kind is bool:
-        if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool
+        if isinstance(value, bool) or (
+            type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+        ):
             return bool(value)
         raise fail("is not a bool")
     if setting.kind is str:
@@ -272,6 +351,65 @@ def _check(setting: Setting, given_name: str, given: Any) -> Any:
     )
     if too_low or (setting.maximum is not None and value > setting.maximum):
         raise fail("is out of range")
+    return value
+
+
+# -- structured settings ----------------------------------------------------------------
+
+_TOOL_CHOICES = ("auto", "none", "any", "required")
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _response_format(value: Any) -> dict[str, Any]:
+    from ._structured import to_response_format  # pydantic and jsonschema: load when used
+
+    return to_response_format(value)
+
+
+def _tool_choice(value: Any) -> Any:
+    name: Any
+    if isinstance(value, str):
+        if value in _TOOL_CHOICES:
+            return value
+        name = value
+    elif isinstance(value, Mapping):
+        function = value.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if set(value) - {"type", "function"} or value.get("type", "function") != "function":
+            raise SettingsError(f"{value!r} is not a tool choice", value=value)
+    else:
+        raise SettingsError(f"a {type(value).__name__} is not a tool choice", value=value)
+    if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+        raise SettingsError(f"{name!r} is neither a mode nor a tool name", value=value)
+    return {"type": "function", "function": {"name": name}}
+
+
+def _stop(value: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return _short_text("stop", value, 1024)
+    if isinstance(value, (list, tuple)) and 1 <= len(value) <= 16:
+        return [_short_text("stop", item, 1024) for item in value]
+    raise SettingsError(f"{value!r} is not a stop string or a list of them", value=value)
+
+
+def _prediction(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"type": "content", "content": value}
+    if (
+        isinstance(value, Mapping)
+        and value.get("type", "content") == "content"
+        and isinstance(value.get("content", ""), str)
+        and not set(value) - {"type", "content"}
+    ):
+        return {"type": "content", "content": value.get("content", "")}
+    raise SettingsError(f"{value!r} is not a prediction", value=value)
+
+
+def _short_text(name: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise SettingsError(f"{value!r} is not a non-empty string", value=value)
+    if len(value) > limit:
+        raise SettingsError(f"{len(value)} characters is too long", value=value[:40] + "...")
     return value
 
 

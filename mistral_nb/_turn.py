@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ import pandas as pd
 
 from ._errors import APIError
 from ._log_frames import CALL_COLUMNS, call_rows, token_frame
+from ._pricing import cost_usd
 from ._text import clean_text, clean_value
 
 __all__ = ["KINDS", "CallRecord", "Completion", "TokenKind", "Turn"]
@@ -98,6 +100,18 @@ class Completion:
         return cls(**_known(cls, data))
 
 
+def _cell(value: Any) -> Any:
+    # A structured setting (response_format, stop list, tool_choice) as one JSON cell,
+    # so every export keeps a column of one type.
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
+def _jsonable(value: Any) -> Any:
+    """A parsed reply as the journal can keep it (a pydantic model as its dict)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
 def _count(codes: array[int], code: int) -> int:
     return codes.tobytes().count(code)  # bytes.count: C speed, no int objects
 
@@ -140,6 +154,12 @@ class Turn:
     token_choice: array[int] = field(default_factory=lambda: array("H"))
     requests: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    schema: str | None = None
+    parsed: Any = None
+    parsed_ok: bool | None = None
+    replay_of: int | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Callers may give lists; the columns are arrays from here on.
@@ -302,13 +322,17 @@ class Turn:
         usage = self.usage
         kinds = self.kind_codes()
         thinking_chunks = _count(kinds, _THINKING)
+        model = self.settings.get("model")
         return {
             "turn": self.turn,
             "started_at": self.started_at,
             "status": self.status,
-            **self.settings,
+            **{name: _cell(value) for name, value in self.settings.items()},
             "user_text": self.user_text,
             "n_images": len(self.images),
+            "n_documents": len(self.documents),
+            "schema": self.schema,
+            "parsed_ok": self.parsed_ok,
             "response_text": self.text,
             "finish_reason": self.finish_reason,
             "n_chunks": len(self.token_text),
@@ -325,6 +349,14 @@ class Turn:
             "n_calls": len(self.call_records),
             "n_requests": len(self.requests),
             "retries": self.retries,
+            "cost_usd": cost_usd(
+                str(model or ""),
+                usage["prompt_tokens"],
+                usage["completion_tokens"],
+                usage["cached_tokens"] or 0,
+            ),
+            "replay_of": self.replay_of,
+            **self.tags,
             "error": self.error,
         }
 
@@ -393,6 +425,18 @@ class Turn:
             "tokens": tokens,
             "requests": self.requests,
             "warnings": self.warnings,
+            **{
+                name: value
+                for name, value in (
+                    ("documents", self.documents),
+                    ("schema", self.schema),
+                    ("parsed", _jsonable(self.parsed)),
+                    ("parsed_ok", self.parsed_ok),
+                    ("replay_of", self.replay_of),
+                    ("tags", self.tags),
+                )
+                if value not in (None, [], {})
+            },
         }
 
     @classmethod
@@ -433,6 +477,12 @@ class Turn:
             token_text=texts,
             requests=data.get("requests") or [],
             warnings=data.get("warnings") or [],
+            documents=data.get("documents") or [],
+            schema=data.get("schema"),
+            parsed=data.get("parsed"),
+            parsed_ok=data.get("parsed_ok"),
+            replay_of=data.get("replay_of"),
+            tags=data.get("tags") or {},
             **columns,
         )
 

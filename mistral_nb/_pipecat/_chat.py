@@ -168,6 +168,12 @@ class PipecatChat:
             append = LLMMessagesAppendFrame(messages=[message], run_llm=True)  # type: ignore[list-item]
             await self._worker.queue_frame(append)
             await asyncio.shield(recorder.done)
+        except asyncio.CancelledError:
+            # The caller went away (a cancelled task, Ctrl+C): stop the stream before the
+            # flush below, or it would wait for the whole reply.
+            recorder.finish("cancelled", "cancelled by the user")
+            await self.interrupt()
+            raise
         finally:
             try:
                 if self._worker is not None:
@@ -195,6 +201,12 @@ class PipecatChat:
         delta = to_delta(checked)
         self._in_flight.append((delta, dict(checked)))
         asyncio.run_coroutine_threadsafe(self._queue_settings(delta), self._loop)
+
+    async def apply_settings(self, checked: Mapping[str, Any]) -> None:
+        """:meth:`update_settings` from the runtime loop, queued before this returns."""
+        delta = to_delta(checked)
+        self._in_flight.append((delta, dict(checked)))
+        await self._queue_settings(delta)
 
     async def _queue_settings(self, delta: Any) -> None:
         if self._worker is not None:

@@ -50,6 +50,8 @@ class ServiceHooks(Protocol):
 
     def cached_tokens(self, tokens: int) -> None: ...
 
+    def candidate(self, index: int, text: str, finish_reason: str | None) -> None: ...
+
 
 class NotebookMistralAdapter(MistralLLMAdapter):
     """Mistral's adapter without the ``" "`` prefix padding after a trailing tool message."""
@@ -157,6 +159,9 @@ class _ReshapedStream:
         try:
             async for chunk in self._stream:
                 hooks = service.hooks
+                chunk = _divert_candidates(chunk, hooks)
+                if chunk is None:
+                    continue
                 if hooks is not None:
                     choice = chunk.choices[0] if chunk.choices else None
                     if choice is not None and choice.finish_reason:
@@ -185,6 +190,41 @@ class _ReshapedStream:
 
     async def close(self) -> None:
         await self._stream.close()
+
+
+def _divert_candidates(chunk: Any, hooks: ServiceHooks | None) -> Any:
+    """``chunk`` with only candidate 0 (what pipecat reads); others go to ``hooks``.
+
+    With ``n`` > 1 Mistral streams every candidate's deltas; pipecat reads
+    ``choices[0]`` whatever its index, and would splice the candidates together.
+    """
+    choices = chunk.choices or []
+    if all(getattr(choice, "index", 0) == 0 for choice in choices):
+        return chunk
+    for choice in choices:
+        if choice.index == 0 or hooks is None:
+            continue
+        text = _plain_text(choice.delta.content if choice.delta else None)
+        if text or choice.finish_reason:
+            hooks.candidate(choice.index, text, choice.finish_reason)
+    first = [choice for choice in choices if choice.index == 0]
+    if not first and chunk.usage is None:
+        return None
+    kept = chunk.model_copy()
+    kept.choices = first
+    return kept
+
+
+def _plain_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) else str(getattr(part, "text", ""))
+            for part in content
+            if (part.get("type") if isinstance(part, dict) else getattr(part, "type", "")) == "text"
+        )
+    return ""
 
 
 def _has_answer(chunk: Any) -> bool:

@@ -101,6 +101,12 @@ def to_request(params: dict[str, Any], store: MistralLLMSettings) -> dict[str, A
             out[key] = value
         elif key not in body and value is not None and not _is_setting(key):
             body[key] = value
+    if not out.get("tools"):
+        # Without tools Mistral has nothing to choose from: these would be refused.
+        out.pop("tool_choice", None)
+        body.pop("parallel_tool_calls", None)
+    elif body.get("parallel_tool_calls") is True:
+        body.pop("parallel_tool_calls")  # Mistral's default
     if body:
         out["extra_body"] = {**body, **(out.get("extra_body") or {})}
     return out
