@@ -13,10 +13,14 @@ from loguru import logger as _logger
 # a notebook lands in the cell's output; quiet it unless the user asks for it.
 _logger.disable("pipecat")
 
+from . import batch
+from ._compare import Comparison
 from ._context_window import ContextWindowWarning
 from ._errors import (
     APIError,
+    BatchJobError,
     DocumentError,
+    ExperimentError,
     ImageError,
     LocalMistralError,
     MistralNBError,
@@ -37,6 +41,8 @@ from ._images import (
 )
 from ._session import Session, SessionEvent
 from ._settings import SETTINGS, Setting
+from ._sweep import distinct_answers, sweep
+from ._sweep_plot import plot_sweep
 from ._tools import Tool, ToolOutcome, ToolRegistry
 from ._turn import CallRecord, Turn
 from ._turnlog import TurnLog
@@ -67,10 +73,13 @@ __all__ = [
     "MAX_IMAGES_PER_REQUEST",
     "SETTINGS",
     "APIError",
+    "BatchJobError",
     "CallRecord",
+    "Comparison",
     "ContextWindowWarning",
     "DocumentError",
     "EventKind",
+    "ExperimentError",
     "ImageError",
     "LocalMistral",
     "LocalMistralError",
@@ -91,9 +100,13 @@ __all__ = [
     "Turn",
     "TurnLog",
     "TurnLogError",
+    "batch",
+    "distinct_answers",
     "estimate_image_tokens",
+    "plot_sweep",
     "prepare_image",
     "show_pipecat_logs",
+    "sweep",
     "to_base64_jpeg",
 ]
 

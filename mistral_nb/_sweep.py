@@ -41,7 +41,14 @@ from ._turnlog import TurnLog
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["distinct_answers", "plan_runs", "split_prompt", "sweep", "turn_row"]
+__all__ = [
+    "distinct_answers",
+    "plan_runs",
+    "result_columns",
+    "split_prompt",
+    "sweep",
+    "turn_row",
+]
 
 # Worth another try on the same run: the server was busy or broke, not the request.
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
@@ -438,6 +445,16 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     return tqdm(total=total, desc="sweep", unit="run", disable=not enabled, leave=True)
 
 
+def result_columns(swept: Sequence[str], schema: Any = None) -> list[str]:
+    """The columns of a sweep's frame (and of batch results), in order."""
+    columns = ["run", "repeat", *swept, "status", "reply", "finish_reason", "prompt_tokens"]
+    columns += ["completion_tokens", "cached_tokens", "ttfb_s", "tokens_per_s", "duration_s"]
+    columns += ["cost_usd", "n_calls", "rate_limited", "attempts", "started_at", "error"]
+    if schema is not None:
+        columns += ["parsed_ok", "parsed"]
+    return [*columns, "log"]
+
+
 def _frame(
     runs: list[Run],
     swept: list[str],
@@ -447,29 +464,7 @@ def _frame(
     interrupted: bool,
     wall_s: float,
 ) -> pd.DataFrame:
-    columns = [
-        "run",
-        "repeat",
-        *swept,
-        "status",
-        "reply",
-        "finish_reason",
-        "prompt_tokens",
-        "completion_tokens",
-        "cached_tokens",
-        "ttfb_s",
-        "tokens_per_s",
-        "duration_s",
-        "cost_usd",
-        "n_calls",
-        "rate_limited",
-        "attempts",
-        "started_at",
-        "error",
-    ]
-    if schema is not None:
-        columns += ["parsed_ok", "parsed"]
-    columns.append("log")
+    columns = result_columns(swept, schema)
     frame = pd.DataFrame([rows[i] for i in sorted(rows)], columns=columns)
     for column in ("prompt_tokens", "completion_tokens", "cached_tokens"):
         frame[column] = frame[column].astype("Int64")
