@@ -16,6 +16,7 @@ _logger.disable("pipecat")
 from . import batch
 from ._compare import Comparison
 from ._context_window import ContextWindowWarning
+from ._documents import PreparedDocument, prepare_document
 from ._errors import (
     APIError,
     BatchJobError,
@@ -84,6 +85,7 @@ __all__ = [
     "LocalMistral",
     "LocalMistralError",
     "MistralNBError",
+    "PreparedDocument",
     "PreparedImage",
     "RuntimeMisuseError",
     "Session",
@@ -104,6 +106,7 @@ __all__ = [
     "distinct_answers",
     "estimate_image_tokens",
     "plot_sweep",
+    "prepare_document",
     "prepare_image",
     "show_pipecat_logs",
     "sweep",

@@ -202,26 +202,30 @@ def request_body(raw: bytes) -> dict[str, Any]:
 
 
 def elide_images(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with each base64 image replaced by its size and sha256 (in place)."""
+    """The body with each base64 image or document replaced by its size and sha256 (in place)."""
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             continue
         for part in content:
-            if not isinstance(part, dict) or part.get("type") != "image_url":
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in ("image_url", "document_url"):
                 continue
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
+            value = part.get(kind)
+            url = value.get("url") if isinstance(value, dict) else value
             if not isinstance(url, str) or not url.startswith("data:"):
                 continue
-            head, _, data = url.partition(",")
-            try:
-                raw = base64.b64decode(data, validate=False)
-            except ValueError:
-                raw = data.encode()
-            elided = f"{head},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
-            if isinstance(image, dict):
-                image["url"] = elided
+            if isinstance(value, dict):
+                value["url"] = _elided(url)
             else:
-                part["image_url"] = elided
+                part[kind] = _elided(url)
     return body
+
+
+def _elided(url: str) -> str:
+    head, _, data = url.partition(",")
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except ValueError:
+        raw = data.encode()
+    return f"{head},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"

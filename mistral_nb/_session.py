@@ -459,7 +459,7 @@ class Session:
         turn.parsed_ok = problem is None
         if problem is not None:
             turn.status = "error"
-            turn.error = f"the reply does not match the schema: {problem}"
+            turn.error = problem
 
     def _check_image_budget(self, new_images: int) -> None:
         # Every request carries the whole history, so Mistral's per-request image
