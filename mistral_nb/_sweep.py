@@ -266,6 +266,12 @@ async def sweep(
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ExperimentError(f"concurrency={concurrency!r}: pass a whole number of 1 or more")
     shared = validate_settings(dict(base or {}))
+    if prior and prior[0].get("role") == "system":
+        # pipecat wants the system prompt as a setting, not a message in the context.
+        system = prior.pop(0).get("content")
+        shared.setdefault(
+            "system_prompt", validate_settings({"system_prompt": system})["system_prompt"]
+        )
     if schema is not None:
         shared["response_format"] = to_response_format(schema)
     images = list(images) if images is not None else None
