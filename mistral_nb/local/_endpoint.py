@@ -236,6 +236,9 @@ class LocalMistral:
             access_log=None,
             shutdown_timeout=1.0,
             keepalive_timeout=self._idle_timeout or 3630.0,
+            # After a 408 or 413, read what is still coming for a second (so the client can
+            # see the answer), then close: aiohttp's default waits up to 10 s.
+            lingering_time=1.0,
         )
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._requested_port)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._bigjson import BIG_BODY, loads_big
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_N",
@@ -276,15 +278,17 @@ def load_body(raw: bytes) -> Any:
     body: Any = None
     deep = False
     try:
-        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
-        body = json.loads(text)
+        if len(raw) >= BIG_BODY:
+            body = loads_big(raw)  # a 50 MB message must not hold the GIL for long
+        else:
+            body = json.loads(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _json_invalid(getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))) from exc
     except RecursionError:  # Python's json gives up near 1000 levels: found by the scan
         deep = True
     if deep or _deeper_than(body, MAX_DEPTH):
         # Only now scan the text for where: the scan is linear but holds the GIL.
-        at = _too_deep_at(text)
+        at = _too_deep_at(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         raise _json_invalid(at or 0, f"Recursion limit exceeded: deeper than {MAX_DEPTH} levels")
     return body
 
