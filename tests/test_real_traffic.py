@@ -25,8 +25,6 @@ from replay import closed_url, load_capture, stream_payloads
 
 import mistral_nb as mnb
 
-pytestmark = pytest.mark.xfail(reason="waiting for the reshaper in the service", strict=False)
-
 MISTRAL_ID = re.compile(r"[A-Za-z0-9]{9}")
 
 
