@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -114,25 +116,41 @@ def main() -> None:
     build_s = time.perf_counter() - start
     naive, naive_bytes = traced_bytes(lambda: naive_rows(rows))
 
+    start = time.perf_counter()
     frame = log.tokens()
+    first_s = time.perf_counter() - start
     assert len(frame) == rows and list(frame["kind"].cat.categories) == ["text", "thinking"]
     tokens_s = median_seconds(log.tokens)
+    # Cold: a log just read back from its journal has no Arrow text cached yet.
+    with tempfile.TemporaryDirectory() as directory:
+        path = log.save(Path(directory) / "journal.jsonl", follow=False)
+        loaded = mnb.TurnLog.load(path)
+    start = time.perf_counter()
+    assert loaded.tokens().equals(frame)
+    cold_s = time.perf_counter() - start
+    # What the session pays per streamed piece (untraced, a tenth of the rows).
+    start = time.perf_counter()
+    build_log(rows // 10)
+    add_token_us = (time.perf_counter() - start) / (rows // 10) * 1e6
     naive_s = median_seconds(lambda: pd.DataFrame(naive))
     turns_s = median_seconds(log.turns)
     calls_s = median_seconds(log.calls)
 
-    print(f"log of {len(log):,} turns, {rows:,} token rows (built in {build_s:.2f} s)")
+    print(f"log of {len(log):,} turns, {rows:,} token rows (built in {build_s:.2f} s, traced)")
     print(
-        f"tokens(): {tokens_s:.3f} s median of 5; baseline pd.DataFrame(list of dicts) "
-        f"{naive_s:.3f} s; ratio {tokens_s / naive_s:.2f}x  (target <= {TARGET_SECONDS} s)"
+        f"tokens(): {tokens_s:.3f} s median of 5 (first call {first_s:.3f} s; a log just "
+        f"loaded from its journal {cold_s:.3f} s); baseline pd.DataFrame(list of dicts) "
+        f"{naive_s:.3f} s; ratio {tokens_s / naive_s:.3f}x, cold {cold_s / naive_s:.3f}x  "
+        f"(target <= {TARGET_SECONDS} s)"
     )
+    print(f"add_token + append: {add_token_us:.2f} us per streamed piece")
     print(
         f"memory: {log_bytes / rows:.0f} bytes per token row (the whole log); baseline "
         f"one dict per row {naive_bytes / rows:.0f} bytes; ratio "
         f"{log_bytes / naive_bytes:.2f}x  (target <= {TARGET_BYTES})"
     )
     print(f"turns(): {turns_s * 1000:.1f} ms;  calls(): {calls_s * 1000:.1f} ms")
-    verdict = tokens_s <= TARGET_SECONDS and log_bytes / rows <= TARGET_BYTES
+    verdict = max(tokens_s, cold_s) <= TARGET_SECONDS and log_bytes / rows <= TARGET_BYTES
     print("within targets" if verdict else "OUTSIDE TARGETS")
 
 

@@ -44,7 +44,8 @@ except TypeError:  # pragma: no cover - pandas 2.x
     _TEXT_DTYPE = pd.StringDtype("pyarrow")
 
 
-def _numbers(columns: Sequence[Any], dtype: str, lengths: np.ndarray) -> np.ndarray:
+def _numbers(columns: Sequence[Any], dtype: str, lengths: np.ndarray, out: str) -> np.ndarray:
+    """The columns of every turn as one array of ``out`` (cast while joining: one pass)."""
     parts = []
     for values, n in zip(columns, lengths, strict=True):
         if isinstance(values, array) and len(values) == n:
@@ -54,7 +55,9 @@ def _numbers(columns: Sequence[Any], dtype: str, lengths: np.ndarray) -> np.ndar
         if len(part) < n:  # a column not kept for every row (kind, choice): zeros
             part = np.concatenate([part, np.zeros(n - len(part), dtype)])
         parts.append(part[:n])
-    return np.concatenate(parts) if parts else np.empty(0, dtype)
+    if not parts:
+        return np.empty(0, out)
+    return np.concatenate(parts, dtype=out, casting="safe")
 
 
 def text_array(texts: list[str]) -> pa.Array:
@@ -95,26 +98,26 @@ def token_frame(turns: Sequence[Turn], text_arrays: Sequence[pa.Array | None] = 
     """
     lengths = np.fromiter((len(t.token_text) for t in turns), np.int64, len(turns))
     numbers = np.fromiter((t.turn for t in turns), np.int64, len(turns))
-    completion = _numbers([t.token_completion for t in turns], "int32", lengths)
-    choice = _numbers([t.token_choice for t in turns], "uint16", lengths)
-    kind = _numbers([t.token_kind for t in turns], "int8", lengths)
-    t_s = _numbers([t.token_t_s for t in turns], "float64", lengths)
+    completion = _numbers([t.token_completion for t in turns], "int32", lengths, "int64")
+    choice = _numbers([t.token_choice for t in turns], "uint16", lengths, "int64")
+    kind = _numbers([t.token_kind for t in turns], "int8", lengths, "int8")
+    t_s = _numbers([t.token_t_s for t in turns], "float64", lengths, "float64")
     # One key per (turn, completion, choice): the index counts within it.
     position = np.repeat(np.arange(len(turns), dtype=np.int64), lengths)
-    keys = (position << 40) | (completion.astype(np.int64) << 16) | choice
-    frame = pd.DataFrame(
-        {
-            "turn": np.repeat(numbers, lengths),
-            "completion": completion.astype(np.int64),
-            "choice": choice.astype(np.int64),
-            "index": _index_within(keys),
-            "kind": pd.Categorical.from_codes(kind, categories=_KIND_CATEGORIES),
-            "text": pd.Series(_texts(turns, text_arrays), dtype=_TEXT_DTYPE),
-            "t_s": t_s,
-        },
-        columns=TOKEN_COLUMNS,
-    )
-    return frame
+    keys = (position << 40) | (completion << 16) | choice
+    columns = {
+        "turn": np.repeat(numbers, lengths),
+        "completion": completion,
+        "choice": choice,
+        "index": _index_within(keys),
+        "kind": pd.Categorical.from_codes(kind, categories=_KIND_CATEGORIES),
+        "text": pd.Series(_texts(turns, text_arrays), dtype=_TEXT_DTYPE),
+        "t_s": t_s,
+    }
+    # Joined as Series, not from a dict: the dict path copies every int64 column into
+    # one 2-D block, which costs more than everything else here for a million rows.
+    series = [pd.Series(values, name=name, copy=False) for name, values in columns.items()]
+    return pd.concat(series, axis=1)
 
 
 def call_rows(turns: Sequence[Turn]) -> list[dict[str, Any]]:
