@@ -184,7 +184,7 @@ def test_delay_before_the_first_byte():
         started = time.monotonic()
         post(server)
         prompt = time.monotonic() - started
-    assert delayed >= 0.3 > prompt
+    assert delayed >= 0.3 and prompt < delayed  # (a loaded machine may take 0.3 s itself)
 
 
 def test_slow_tokens():
