@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_servers import Server, start_lab, start_voila, write_notebook
-from playground_page import Screenshots
+
+from .jupyter_servers import Server, start_lab, start_voila, write_notebook
+from .playground_page import Screenshots
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -1,0 +1,272 @@
+"""The panels' acceptance tests in JupyterLab 4 (default settings), as a person uses them.
+
+Each test opens a fresh notebook whose cells make a session with one tool, let a message
+that says "slow" stream slowly, and show the playground; then it types, presses keys,
+clicks and picks files, and checks what is on screen: text, enabled state, images.
+Screenshots at 1280 and 800 px wide go to the screenshots folder (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from .jupyter_servers import Server, write_notebook
+from .playground_page import (
+    SLOW_REPLIES_CELL,
+    TURN_MS,
+    LabNotebook,
+    PlaygroundPage,
+    Screenshots,
+    expect,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+
+PANELS_CELL = '''
+import mistral_nb as mnb
+from mistral_nb.ui import playground
+
+session = mnb.Session()
+
+
+@session.tool
+def get_weather(city: str) -> dict:
+    """Current weather for a city."""
+    return {"city": city, "temperature": 18}
+
+
+panel = playground(session)
+panel
+'''
+
+
+class Panels(PlaygroundPage):
+    """The playground, with the parts these tests use beyond the harness's."""
+
+    @property
+    def transcript(self) -> Any:
+        return self.page.locator(".mnb-transcript")
+
+    def tab(self, title: str) -> None:
+        self.page.get_by_role("tab", name=title, exact=True).click()
+
+    def setting_row(self, name: str) -> Any:
+        label = self.page.locator(".widget-label", has_text=re.compile(rf"^{name}( \(|$)"))
+        return self.page.locator(".widget-hbox", has=label).last
+
+    def shot(self, name: str) -> Path:
+        """The playground itself (the notebook scrolls inside the page: a page shot would
+        show only what is in view), or the page while no playground is shown."""
+        shots = self.screenshots
+        path = shots.folder / f"{len(shots.taken) + 1:02d}-{self.prefix}-{name}.png"
+        panel = self.page.locator(".jp-OutputArea-output, .jp-OutputArea-child").filter(
+            has=self.page.locator(".mnb-transcript")
+        )
+        if panel.count():
+            panel.last.screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path))
+        shots.taken.append(path)
+        return path
+
+    def replies(self) -> Any:
+        return self.visible(self.page.get_by_text(re.compile(r"^You said:")))
+
+
+@pytest.fixture
+def panels(
+    request: pytest.FixtureRequest,
+    lab: Server,
+    jupyter_root: Path,
+    page: Any,
+    screenshots: Screenshots,
+) -> Iterator[Panels]:
+    name = f"{request.node.name}.ipynb"
+    write_notebook(jupyter_root / name, [PANELS_CELL, SLOW_REPLIES_CELL])
+    # ?reset: a fresh workspace, not the notebooks earlier tests left open.
+    notebook = LabNotebook(page, lab.url(f"lab/tree/{name}?reset"))
+    notebook.open()
+    shown = Panels(page, screenshots, request.node.name.removeprefix("test_"))
+    notebook.run_all(until=shown.send_button)
+    shown.wait_until_shown()
+    expect(page.locator(".jp-InputPrompt", has_text=re.compile(r"\[2\]"))).to_be_visible(
+        timeout=60_000
+    )
+    yield shown
+    shown.shot("end")
+
+
+def test_enter_sends_and_shift_enter_adds_a_line(panels: Panels) -> None:
+    box = panels.message_box
+    expect(box).to_have_attribute("placeholder", re.compile("Enter sends, Shift\\+Enter"))
+    box.click()
+    box.type("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    expect(box).to_have_value("first line\nsecond line")  # a newline, nothing sent
+    expect(panels.replies()).to_have_count(0)
+
+    box.press("Enter")
+
+    expect(panels.replies()).to_have_count(1, timeout=TURN_MS)
+    expect(box).to_have_value("")
+    user = panels.transcript.locator(".mnb-user")
+    expect(user).to_contain_text("second line")
+    assert "first line\nsecond line" in user.inner_text()  # the newline went with it
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    footer = panels.transcript.locator(".mnb-footer")
+    expect(footer).to_have_text(re.compile(r"^turn 1 · mistral-small-latest · \d+ → \d+ tokens"))
+    panels.shot("sent-with-enter")
+
+
+def test_a_reply_streams_before_it_ends_and_stop_keeps_it(panels: Panels) -> None:
+    panels.send("slow please")
+    streaming = panels.transcript.locator(".mnb-cursor")
+    expect(streaming).to_be_visible(timeout=TURN_MS)  # the reply is still coming...
+    expect(panels.text(re.compile(r"You said"))).to_be_visible(timeout=TURN_MS)  # ...and shows
+    expect(panels.stop_button).to_be_enabled()
+    panels.shot("streaming")
+    panels.stop_button.click()
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    expect(panels.transcript.get_by_text("⏹ cancelled")).to_be_visible()
+    expect(streaming).to_have_count(0)
+    panels.shot("stopped")
+
+
+def test_tool_cards_and_the_max_tokens_marker(panels: Panels) -> None:
+    panels.send("What's the weather? Use get_weather with city=Paris")
+    card = panels.transcript.locator(".mnb-call")
+    expect(card).to_be_visible(timeout=TURN_MS)
+    expect(card).to_contain_text("get_weather")
+    expect(card).to_contain_text("ok")
+    expect(card).to_contain_text('"temperature": 18')
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+
+    panels.tab("settings")
+    number = panels.setting_row("max_tokens").locator("input[type=number]")
+    number.fill("5")
+    number.press("Enter")
+    expect(panels.text(re.compile(r"max_tokens = 5 from the next request"))).to_be_visible()
+    panels.send("Tell me everything about Paris")
+    marker = panels.transcript.get_by_text(re.compile(r"stopped at max_tokens: 5"))
+    expect(marker).to_be_visible(timeout=TURN_MS)
+    expect(marker).to_contain_text("raise it in settings")
+    panels.shot("tool-card-and-length")
+
+
+def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) -> None:
+    panels.tab("settings")
+    slider = panels.setting_row("temperature").get_by_role("slider")
+    slider.focus()
+    slider.press("ArrowRight")  # one step: 0.70 -> 0.71, and it is sent from now on
+    expect(panels.text("temperature = 0.71 from the next request")).to_be_visible()
+
+    model = panels.setting_row("model").locator("input")
+    model.fill("mistral-large-latest")
+    model.press("Enter")
+    expect(panels.text(re.compile(r"^mistral-large-\d+ · sees images"))).to_be_visible()
+
+    number = panels.setting_row("max_tokens").locator("input[type=number]")
+    number.fill("-5")
+    number.press("Enter")
+    expect(panels.text(re.compile(r"max_tokens=-5 .*Mistral accepts"))).to_be_visible()
+    expect(number).not_to_have_value("-5")  # put back to what is in force
+    panels.shot("settings")
+
+    panels.send_and_wait("which settings?")
+    reply = panels.reply_to("which settings?")
+    expect(reply).to_contain_text("model mistral-large-latest")
+    expect(reply).to_contain_text("temperature 0.71")
+
+
+def _png(path: Path) -> Path:
+    Image.new("RGB", (64, 32), "red").save(path, "PNG")
+    return path
+
+
+def test_images_through_the_file_chooser(panels: Panels, tmp_path: Path) -> None:
+    picker = panels.page.get_by_role("button", name=re.compile("attach images"))
+    expect(picker).to_have_text(re.compile(r"^\s*attach images$"))
+    good, bad = _png(tmp_path / "red.png"), tmp_path / "notes.txt"
+    bad.write_text("not a picture")
+
+    with panels.page.expect_file_chooser() as chooser:
+        picker.click()
+    chooser.value.set_files([good, bad])
+
+    expect(panels.text(re.compile(r"64×32 JPEG \(as is\)"))).to_be_visible(timeout=TURN_MS)
+    expect(panels.text(re.compile(r"notes\.txt .*not an image"))).to_be_visible()
+    expect(picker).to_have_text(re.compile(r"^\s*attach images \(1\)$"))
+    panels.shot("images-attached")
+
+    panels.send("What is in this picture?")
+    expect(panels.transcript.get_by_text(re.compile("with 1 image: red.png"))).to_be_visible(
+        timeout=TURN_MS
+    )
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    expect(picker).to_have_text(re.compile(r"^\s*attach images$"))  # sent, so cleared
+    expect(panels.text(re.compile(r"64×32 JPEG"))).to_have_count(0)
+
+
+def test_the_log_table_a_plot_and_exports(panels: Panels) -> None:
+    panels.send_and_wait("first")
+    panels.send("Use get_weather with city=Paris")
+    expect(panels.transcript.locator(".mnb-footer")).to_have_count(2, timeout=TURN_MS)
+    panels.tab("log")
+    table = panels.page.locator("table.mnb-grid").filter(visible=True).first
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody tr").first).to_contain_text("Use get_weather")  # newest first
+    expect(table.locator("th")).to_contain_text(["turn", "time", "model", "status"])
+    plot = panels.page.locator(".widget-image").filter(visible=True).last
+    expect(plot).to_be_visible(timeout=TURN_MS)
+    panels.page.wait_for_function(
+        "el => el.naturalWidth > 100", arg=plot.element_handle(), timeout=TURN_MS
+    )
+    panels.page.get_by_role("button", name="CSV files").click()
+    expect(panels.text(re.compile(r"wrote 3 csv file\(s\) to /"))).to_be_visible(timeout=TURN_MS)
+    expect(panels.text("turns.csv")).to_be_visible()
+    panels.shot("log")
+
+
+def _overflows(page: Any, selector: str) -> list[str]:
+    """Elements under ``selector`` whose content is cut (wider than their box)."""
+    return page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)]
+            .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+            .map(el => el.innerText.slice(0, 40))""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_layout_holds(panels: Panels, width: int) -> None:
+    page = panels.page
+    page.set_viewport_size({"width": width, "height": 900})
+    panels.send("Use get_weather with city=Paris")
+    expect(panels.transcript.locator(".mnb-footer")).to_have_count(1, timeout=TURN_MS)
+    panels.shot(f"chat-{width}")
+    assert _overflows(page, ".jupyter-widgets button") == []  # every button label whole
+
+    panels.tab("settings")
+    tracks = page.locator(".widget-hslider .slider-container").filter(visible=True)
+    boxes = [tracks.nth(i).bounding_box() for i in range(tracks.count())]
+    assert len(boxes) >= 4
+    assert len({round(b["x"]) for b in boxes}) == 1, boxes  # tracks start at one x
+    assert len({round(b["width"]) for b in boxes}) == 1, boxes  # and have one length
+    assert min(b["width"] for b in boxes) >= 150
+    assert _overflows(page, ".widget-label") == []
+    panels.shot(f"settings-{width}")
+
+    panels.tab("log")
+    table = page.locator("table.mnb-grid").filter(visible=True).first
+    expect(table).to_be_visible()
+    area = page.locator(".jp-OutputArea-output").filter(has=table).first
+    assert table.bounding_box()["width"] <= area.bounding_box()["width"] + 1  # it fits
+    assert _overflows(page, ".jupyter-widgets button") == []
+    panels.shot(f"log-{width}")
