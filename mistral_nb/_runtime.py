@@ -42,6 +42,8 @@ T = TypeVar("T")
 
 # How long a blocking call waits for a cancelled turn to settle before giving up.
 _SETTLE_AFTER_INTERRUPT_S = 5.0
+# How long tasks still running when the runtime stops get to end after being cancelled.
+_GRACE_AT_STOP_S = 2.0
 
 
 class Runtime:
@@ -83,7 +85,8 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                # A tool that swallows its cancellation gets a grace period, not forever.
+                loop.run_until_complete(asyncio.wait(tasks, timeout=_GRACE_AT_STOP_S))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:

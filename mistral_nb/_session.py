@@ -434,6 +434,8 @@ class Session:
                 recorder.finish("cancelled", "cancelled by the user")
                 raise
             finally:
+                if turn.status == "cancelled":
+                    self._chat.settle_unanswered_calls()
                 if request.response_format is not None:
                     await self._chat.apply_settings({"response_format": before})
                 self._parse_structured(turn, request.schema if request.schema else self._schema)

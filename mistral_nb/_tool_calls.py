@@ -151,15 +151,29 @@ async def _run(
         try:
             value = fn(*args, **kwargs)
             return await value if inspect.isawaitable(value) else value
-        except Exception as exc:  # noqa: BLE001 - reported to the model, not raised here
-            return _Raised(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the model, not raised here
+            return _raised(exc)
     value = await _in_thread(spec.name, fn, args, kwargs)
     if inspect.isawaitable(value):  # a sync function that returned a coroutine
         try:
             return await value
-        except Exception as exc:  # noqa: BLE001 - reported to the model, not raised here
-            return _Raised(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the model, not raised here
+            return _raised(exc)
     return value
+
+
+def _raised(exc: BaseException) -> _Raised:
+    """What a tool raised, as an outcome: unless it is our own task being cancelled.
+
+    A tool may raise ``CancelledError`` (a sub-task it awaited was cancelled),
+    ``GeneratorExit``, ``SystemExit`` or ``KeyboardInterrupt``: those are the tool's
+    failures, reported like any other.  Only a cancellation of the call itself (its
+    turn was cancelled, or it timed out) goes on up.
+    """
+    task = asyncio.current_task()
+    if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+        raise exc
+    return _Raised(exc)
 
 
 async def _in_thread(

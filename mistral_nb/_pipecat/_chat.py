@@ -184,6 +184,25 @@ class PipecatChat:
                 self.service.hooks = None
                 self._recorder = None
 
+    def settle_unanswered_calls(self) -> int:
+        """Answer tool calls a cancelled turn left open; returns how many.
+
+        pipecat writes ``"IN_PROGRESS"`` as a call's tool message while it runs; a call
+        cancelled with its turn keeps it, and the model would read that placeholder on
+        the next turn.  It becomes a plain "cancelled" result (Mistral needs one tool
+        message per call).
+        """
+        settled = 0
+        for message in self.context.get_messages():
+            if (
+                isinstance(message, dict)
+                and message.get("role") == "tool"
+                and message.get("content") == "IN_PROGRESS"
+            ):
+                message["content"] = '{"status": "cancelled", "error": "cancelled by the user"}'
+                settled += 1
+        return settled
+
     async def interrupt(self) -> None:
         """Stop a streaming completion and the tool calls in flight (briefly awaited)."""
         if self._worker is not None:

@@ -133,7 +133,14 @@ class NotebookMistralService(MistralLLMService):
 
     async def get_chat_completions(self, context: Any) -> Any:
         stream = await super().get_chat_completions(context)
-        return _ReshapedStream(stream, self)
+        used = {
+            call.get("id")
+            for message in context.get_messages()
+            if isinstance(message, dict)
+            for call in message.get("tool_calls") or ()
+            if isinstance(call, dict) and call.get("id")
+        }
+        return _ReshapedStream(stream, self, used)
 
     async def _update_settings(self, delta: Any) -> dict[str, Any]:
         changed = await super()._update_settings(delta)
@@ -145,10 +152,10 @@ class NotebookMistralService(MistralLLMService):
 class _ReshapedStream:
     """The OpenAI chunk stream as pipecat's loop can read it, thinking pushed as frames."""
 
-    def __init__(self, stream: Any, service: NotebookMistralService) -> None:
+    def __init__(self, stream: Any, service: NotebookMistralService, used_ids: set[str]) -> None:
         self._stream = stream
         self._service = service
-        self._reshaper = StreamReshaper()
+        self._reshaper = StreamReshaper(used_ids)
         self._thinking = False
 
     def __aiter__(self) -> AsyncIterator[Any]:

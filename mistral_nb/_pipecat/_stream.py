@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,21 @@ class Thinking:
     """
 
     text: str
+
+
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _valid_name(name: str | None) -> str | None:
+    """A tool name Mistral accepts back in the conversation.
+
+    A name outside ``[A-Za-z0-9_-]{1,64}`` (``../../etc/passwd``, 65 characters) would
+    make every later request a 400; as a valid name that matches no tool, the call is
+    answered "rejected" and the conversation goes on.
+    """
+    if name is None or _FUNCTION_NAME.fullmatch(name):
+        return name
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "_"
 
 
 def mistral_call_id(seed: str) -> str:
@@ -134,10 +150,12 @@ class StreamReshaper:
     - everything else of a chunk (id, model, created, usage, finish_reason) is kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, used_ids: Iterable[str] = ()) -> None:
+        """``used_ids``: tool-call ids already in the conversation, never to be reused."""
         self._calls: list[_Call] = []
         self._by_index: dict[int, _Call] = {}
         self._salt: str | None = None
+        self._used_ids = set(used_ids)
 
     def feed(self, chunk: ChatCompletionChunk) -> list[ChatCompletionChunk | Thinking]:
         """The chunks (and reasoning) to hand on for one chunk received.
@@ -175,7 +193,7 @@ class StreamReshaper:
 
     def _shape_call(self, call: Any) -> ChoiceDeltaToolCall:
         function = getattr(call, "function", None)
-        name = getattr(function, "name", None) or None
+        name = _valid_name(getattr(function, "name", None) or None)
         arguments = getattr(function, "arguments", None)
         source_id = getattr(call, "id", None) or None
         index = getattr(call, "index", None)
@@ -214,6 +232,13 @@ class StreamReshaper:
             call_id = source_id
         else:
             call_id = mistral_call_id(f"{self._salt}/{ordinal}/{source_id}")
+        # Ids come from the model: one used twice (in this reply or earlier in the
+        # conversation) would hang pipecat's bookkeeping and break every later request.
+        retry = 0
+        while call_id in self._used_ids:
+            retry += 1
+            call_id = mistral_call_id(f"{self._salt}/{ordinal}/{source_id}/{retry}")
+        self._used_ids.add(call_id)
         record = _Call(ordinal, source_id, call_id, named=name is not None)
         self._calls.append(record)
         if isinstance(index, int):
