@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import tempfile
 import time
@@ -95,14 +96,19 @@ def traced_bytes(build: Callable[[], Any]) -> tuple[Any, int]:
     return built, after - before
 
 
-def median_seconds(work: Callable[[], Any], repeat: int = 5) -> float:
-    times = []
+def timed(work: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of one call (CPU time does not count waiting for a busy core)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def median_seconds(work: Callable[[], Any], repeat: int = 5) -> tuple[float, float]:
+    runs = []
     for _ in range(repeat):
         gc.collect()
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        runs.append(timed(work))
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
 def main() -> None:
@@ -114,44 +120,59 @@ def main() -> None:
     start = time.perf_counter()
     log, log_bytes = traced_bytes(lambda: build_log(rows))
     build_s = time.perf_counter() - start
-    naive, naive_bytes = traced_bytes(lambda: naive_rows(rows))
 
-    start = time.perf_counter()
-    frame = log.tokens()
-    first_s = time.perf_counter() - start
+    gc.collect()
+    frame = log.tokens()  # (its time: below, on a fresh copy of the same log)
     assert len(frame) == rows and list(frame["kind"].cat.categories) == ["text", "thinking"]
     tokens_s = median_seconds(log.tokens)
     # Cold: a log just read back from its journal has no Arrow text cached yet.
     with tempfile.TemporaryDirectory() as directory:
         path = log.save(Path(directory) / "journal.jsonl", follow=False)
         loaded = mnb.TurnLog.load(path)
-    start = time.perf_counter()
-    assert loaded.tokens().equals(frame)
-    cold_s = time.perf_counter() - start
+    gc.collect()
+    cold_s = timed(loaded.tokens)
+    assert loaded.tokens().equals(frame), "a log read back from its journal differs"
+    del loaded
+    fresh = build_log(rows)
+    gc.collect()
+    first_s = timed(fresh.tokens)
+    del fresh
     # What the session pays per streamed piece (untraced, a tenth of the rows).
     start = time.perf_counter()
     build_log(rows // 10)
     add_token_us = (time.perf_counter() - start) / (rows // 10) * 1e6
-    naive_s = median_seconds(lambda: pd.DataFrame(naive))
     turns_s = median_seconds(log.turns)
     calls_s = median_seconds(log.calls)
+    # The baseline last: a million dicts alive would slow the log's timings (GC passes).
+    naive, naive_bytes = traced_bytes(lambda: naive_rows(rows))
+    naive_s = median_seconds(lambda: pd.DataFrame(naive))
 
     print(f"log of {len(log):,} turns, {rows:,} token rows (built in {build_s:.2f} s, traced)")
     print(
-        f"tokens(): {tokens_s:.3f} s median of 5 (first call {first_s:.3f} s; a log just "
-        f"loaded from its journal {cold_s:.3f} s); baseline pd.DataFrame(list of dicts) "
-        f"{naive_s:.3f} s; ratio {tokens_s / naive_s:.3f}x, cold {cold_s / naive_s:.3f}x  "
-        f"(target <= {TARGET_SECONDS} s)"
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; seconds are wall / CPU"
     )
+    for name, (wall, cpu) in (
+        ("tokens(), first call on a new log", first_s),
+        ("tokens(), again (median of 5)", tokens_s),
+        ("tokens(), a log just loaded from its journal", cold_s),
+        ("baseline pd.DataFrame(list of dicts) (median of 5)", naive_s),
+    ):
+        print(f"  {name}: {wall:.3f} / {cpu:.3f} s; {cpu / naive_s[1]:.3f}x the baseline (CPU)")
+    print(f"  target: <= {TARGET_SECONDS} s")
     print(f"add_token + append: {add_token_us:.2f} us per streamed piece")
     print(
         f"memory: {log_bytes / rows:.0f} bytes per token row (the whole log); baseline "
         f"one dict per row {naive_bytes / rows:.0f} bytes; ratio "
         f"{log_bytes / naive_bytes:.2f}x  (target <= {TARGET_BYTES})"
     )
-    print(f"turns(): {turns_s * 1000:.1f} ms;  calls(): {calls_s * 1000:.1f} ms")
-    verdict = max(tokens_s, cold_s) <= TARGET_SECONDS and log_bytes / rows <= TARGET_BYTES
-    print("within targets" if verdict else "OUTSIDE TARGETS")
+    print(f"turns(): {turns_s[0] * 1000:.1f} ms;  calls(): {calls_s[0] * 1000:.1f} ms (wall)")
+    # CPU time: on a shared machine the wall clock also counts other processes' turns.
+    slowest = max(first_s[1], tokens_s[1], cold_s[1])
+    verdict = slowest <= TARGET_SECONDS and log_bytes / rows <= TARGET_BYTES
+    print(
+        ("within targets" if verdict else "OUTSIDE TARGETS")
+        + f" (slowest tokens() {slowest:.3f} s CPU)"
+    )
 
 
 if __name__ == "__main__":
