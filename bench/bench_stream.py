@@ -24,6 +24,10 @@ from loguru import logger
 logger.disable("pipecat")
 
 
+# Time to first token, per way (seconds, one entry per turn).
+TTFT: dict[str, list[float]] = {"raw": [], "pipecat": [], "session": []}
+
+
 async def raw_openai(base_url: str, turns: int) -> list[tuple[float, int]]:
     from openai import AsyncOpenAI
 
@@ -39,6 +43,8 @@ async def raw_openai(base_url: str, turns: int) -> list[tuple[float, int]]:
         chunks = 0
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
+                if not chunks:
+                    TTFT["raw"].append(time.perf_counter() - start)
                 chunks += 1
         runs.append((time.perf_counter() - start, chunks))
     await client.close()
@@ -61,16 +67,20 @@ async def bare_pipecat(base_url: str, turns: int) -> list[tuple[float, int]]:
 
         async def on_push_frame(self, data) -> None:
             if data.source is llm and isinstance(data.frame, LLMTextFrame):
+                if not self.chunks:
+                    TTFT["pipecat"].append(time.perf_counter() - self.start)
                 self.chunks += 1
             elif data.source is llm and isinstance(data.frame, LLMFullResponseEndFrame):
                 self.done.set()
 
     tap = Tap()
+    tap.start = time.perf_counter()
     context = LLMContext()
     worker, task = await start_bare_pipeline(llm, context, tap)
     runs = []
     for n in range(turns):
         tap.chunks, start = 0, time.perf_counter()
+        tap.start = start
         tap.done.clear()
         await worker.queue_frame(
             LLMMessagesAppendFrame(
@@ -92,12 +102,21 @@ async def session(base_url: str, turns: int) -> list[tuple[float, int]]:
     import mistral_nb as mnb
 
     runs = []
+    first: list[float] = []
+
+    def on_event(event: mnb.SessionEvent) -> None:
+        # Runs on the session's own thread; perf_counter is the same clock everywhere.
+        if event.kind == "token" and len(first) == len(TTFT["session"]):
+            first.append(time.perf_counter())
+
     async with mnb.Session(api_key=KEY, base_url=base_url) as s:
+        s.subscribe(on_event)
         for n in range(turns):
             start = time.perf_counter()
             turn = await s.send(f"Tell me a long story, part {n}.")
+            TTFT["session"].append(first[-1] - start)
             runs.append((time.perf_counter() - start, len(turn.token_text)))
-            s._context.set_messages([])  # one exchange per request, like the baselines
+            s.reset()  # one exchange per request, like the baselines
     return runs
 
 
@@ -128,6 +147,12 @@ def main() -> None:
                 f"session/{base}: {turns_s / results[base][0]:.2f}x turns/s, "
                 f"{tokens_s / results[base][1]:.2f}x tokens/s"
             )
+        ttft = {name: statistics.median(values) * 1000 for name, values in TTFT.items()}
+        print(
+            "time to first token (median ms): "
+            + ", ".join(f"{name} {value:.1f}" for name, value in ttft.items())
+            + f"; session - raw = {ttft['session'] - ttft['raw']:+.1f} ms (target <= +5 ms)"
+        )
     finally:
         process.terminate()
         process.wait()
