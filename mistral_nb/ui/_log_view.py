@@ -32,19 +32,21 @@ PLOTS = {
     "TTFB and tokens/s per turn": plot_latency,
     "tool-call durations": plot_calls,
 }
-# (header, width, numeric); "" width takes what is left.
+# (header, CSS class, width, numeric); "" width takes what is left.  In a narrow panel
+# the columns marked "mnb-wide" give way (a container query in the stylesheet), so the
+# message column keeps room to read.
 _COLUMNS = [
-    ("turn", "44px", True),
-    ("time", "70px", False),
-    ("model", "17%", False),
-    ("status", "72px", False),
-    ("in", "56px", True),
-    ("out", "56px", True),
-    ("TTFB", "64px", True),
-    ("tok/s", "62px", True),
-    ("cost", "66px", True),
-    ("finish", "62px", False),
-    ("message → reply", "", False),
+    ("turn", "mnb-c-turn", "40px", True),
+    ("time", "mnb-c-time mnb-wide", "66px", False),
+    ("model", "mnb-c-model", "16%", False),
+    ("status", "mnb-c-status", "64px", False),
+    ("in", "mnb-c-in", "52px", True),
+    ("out", "mnb-c-out", "52px", True),
+    ("TTFB", "mnb-c-ttfb", "62px", True),
+    ("tok/s", "mnb-c-rate mnb-wide", "56px", True),
+    ("cost", "mnb-c-cost mnb-wide", "66px", True),
+    ("finish", "mnb-c-finish mnb-wide", "56px", False),
+    ("message → reply", "mnb-c-text", "", False),
 ]
 
 
@@ -92,26 +94,28 @@ def _cells(row: dict[str, Any]) -> list[tuple[str, str]]:
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """The summary table (HTML) for ``rows`` of ``turns()``, in the order given."""
     has_cost = any(not missing(r.get("cost_usd")) for r in rows)
-    columns = [c for c in _COLUMNS if has_cost or c[0] != "cost"]
-    cols = "".join(f"<col style='width:{w}'>" if w else "<col>" for _, w, _ in columns)
+    shown = [i for i, c in enumerate(_COLUMNS) if has_cost or c[0] != "cost"]
     head = "".join(
-        f"<th class='{'mnb-num' if num else ''}'>{html.escape(name)}</th>"
-        for name, _, num in columns
+        f"<th class='{_COLUMNS[i][1]}{' mnb-num' if _COLUMNS[i][3] else ''}'"
+        + (f" style='width:{_COLUMNS[i][2]}'" if _COLUMNS[i][2] else "")
+        + f">{html.escape(_COLUMNS[i][0])}</th>"
+        for i in shown
     )
     body = []
     for row in rows:
-        cells = [c for c, col in zip(_cells(row), _COLUMNS, strict=True) if col in columns]
+        cells = _cells(row)
         tds = []
-        for (text, full), (name, _, num) in zip(cells, columns, strict=True):
-            css = ["mnb-num"] if num else []
+        for i in shown:
+            (text, full), (name, css, _, num) = cells[i], _COLUMNS[i]
+            classes = css + (" mnb-num" if num else "")
             if name == "status":
-                css.append(f"mnb-st-{html.escape(text)}")
+                classes += f" mnb-st-{html.escape(text)}"
             title = f" title='{html.escape(full, quote=True)}'" if full else ""
-            tds.append(f"<td class='{' '.join(css)}'{title}>{html.escape(text)}</td>")
+            tds.append(f"<td class='{classes}'{title}>{html.escape(text)}</td>")
         body.append(f"<tr>{''.join(tds)}</tr>")
     return (
-        f"<table class='mnb-grid'><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<div class='mnb-fit'><table class='mnb-grid'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -172,7 +176,10 @@ class LogView(ShownAsWidget, VBox):
             layout=Layout(width="110px"),
         )
         self.plot_button = Button(description="redraw", icon="refresh", layout=Layout(width="auto"))
-        self.plot = Image(format="png", layout=Layout(width="100%", max_width="760px"))
+        # Hidden until a plot is drawn: an empty Image shows as a broken picture.
+        self.plot = Image(
+            format="png", layout=Layout(width="100%", max_width="760px", display="none")
+        )
         self.export_dir = Text(
             value=directory,
             description="export to",
@@ -281,6 +288,7 @@ class LogView(ShownAsWidget, VBox):
             plot = PLOTS[kind]
             fig = plot(log, turns=turns) if plot is plot_tokens else plot(log)  # type: ignore[operator]
             self.plot.value = figure_png(fig)
+            self.plot.layout.display = None
 
         def done(future: Any) -> None:
             exc = future.exception()

@@ -32,6 +32,7 @@ from ipywidgets import (
     IntText,
     Label,
     Layout,
+    Text,
     Textarea,
     VBox,
     Widget,
@@ -162,7 +163,10 @@ class SettingsPanel(ShownAsWidget, VBox):
 
     def _control(self, name: str, setting: Setting) -> Widget | None:
         tip = _description(setting)
-        grow = Layout(flex="1 1 auto", min_width="160px", width="auto")
+        # Every control takes what the label and side columns leave, but never less than
+        # 220 px: in a narrow notebook the side column wraps under it (in every slider row
+        # alike, so the tracks keep one length) rather than the track shrinking to nothing.
+        grow = Layout(flex="1 1 220px", min_width="220px", width="auto")
         if name == "model":
             return Combobox(
                 options=[],
@@ -200,6 +204,13 @@ class SettingsPanel(ShownAsWidget, VBox):
             )
             options += [(str(c), c) for c in _choices(setting) or ()]
             return Dropdown(options=options, tooltip=tip, layout=grow)
+        if setting.kind is str and name != "system_prompt":
+            return Text(
+                placeholder="not sent (the model's default)",
+                continuous_update=False,
+                tooltip=tip,
+                layout=grow,
+            )
         if setting.kind is str:
             return Textarea(
                 placeholder="none (applied when you leave the box)",
@@ -218,7 +229,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             layout=Layout(width=_LABEL_WIDTH, flex="0 0 auto"),
         )
         side: Widget
-        if setting.kind is str and _choices(setting) is None and name != "model":
+        if name == "system_prompt":
             side = self.apply_system_prompt
         elif setting.nullable and not isinstance(control, Dropdown) and name != "model":
             if _default(setting) is not None:
@@ -243,7 +254,9 @@ class SettingsPanel(ShownAsWidget, VBox):
         side_box = HBox([side], layout=Layout(width=_SIDE_WIDTH, flex="0 0 auto"))
         return HBox(
             [label, control, side_box],
-            layout=Layout(width="100%", align_items="center", grid_gap="6px"),
+            layout=Layout(
+                width="100%", align_items="center", grid_gap="2px 6px", flex_flow="row wrap"
+            ),
         )
 
     # -- the model list -------------------------------------------------------------
@@ -310,7 +323,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             return str(value).strip()
         if isinstance(self.controls[name], Dropdown) and value == _UNSET_CHOICE:
             return None
-        if isinstance(self.controls[name], Textarea):
+        if isinstance(self.controls[name], Textarea | Text):
             return str(value).strip() or None
         return value
 
@@ -358,7 +371,7 @@ class SettingsPanel(ShownAsWidget, VBox):
                     self.unset[name].value = value is None
                 if isinstance(control, Dropdown):
                     control.value = _UNSET_CHOICE if value is None else value
-                elif isinstance(control, Textarea | Combobox):
+                elif isinstance(control, Textarea | Combobox | Text):
                     control.value = "" if value is None else str(value)
                 elif isinstance(control, Checkbox):
                     control.value = bool(value)

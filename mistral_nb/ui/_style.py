@@ -49,6 +49,7 @@ CSS = f"""
 .mnb-code pre code {{ background: none; padding: 0; }}
 .mnb-code-bar {{ display: flex; justify-content: space-between; align-items: center;
   font-size: 0.8em; color: {_FG2}; padding: 0 2px 2px; }}
+button.mnb-copy-button {{ width: auto; padding: 0 12px; }}
 button.mnb-copy {{ font-size: 0.8em; padding: 0 8px; height: 20px; line-height: 18px;
   cursor: pointer; border: 1px solid {_BORDER}; border-radius: 3px; background: none;
   color: {_FG2}; }}
@@ -85,6 +86,8 @@ textarea.mnb-message {{ width: 100%; box-sizing: border-box; resize: vertical;
   overflow: hidden; text-overflow: ellipsis; vertical-align: top; }}
 .mnb-grid td.mnb-num, .mnb-grid th.mnb-num {{ text-align: right;
   font-variant-numeric: tabular-nums; }}
+.mnb-fit {{ container-type: inline-size; width: 100%; }}
+@container (max-width: 720px) {{ .mnb-grid .mnb-wide {{ display: none; }} }}
 .mnb-label {{ font-size: var(--jp-widgets-font-size, 13px); color: {_FG}; }}
 .mnb-hint {{ color: {_FG2}; font-size: 0.85em; }}
 .mnb-files code {{ font-size: 0.85em; word-break: break-all; }}

@@ -30,7 +30,9 @@ function installCopy() {
   if (globalThis.__mnbCopyInstalled) return;
   globalThis.__mnbCopyInstalled = true;
   document.addEventListener("click", async (event) => {
-    const button = event.target.closest ? event.target.closest(".mnb-copy") : null;
+    const button = event.target.closest
+      ? event.target.closest(".mnb-copy, .mnb-copy-button")
+      : null;
     if (!button) return;
     let text = button.dataset.text;
     if (text === undefined) {
@@ -151,7 +153,7 @@ export default {
   render({ model, el }) {
     installCopy();
     const button = document.createElement("button");
-    button.className = "jupyter-button widget-button mnb-copy";
+    button.className = "jupyter-button widget-button mnb-copy-button";
     const sync = () => {
       button.dataset.text = model.get("text");
       button.dataset.label = model.get("description");
