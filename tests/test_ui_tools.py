@@ -99,10 +99,11 @@ async def test_recent_calls_show_name_arguments_status_duration_and_result(panel
     rows = table.split("<tr>")[2:]
     assert ["add", "add", "get_weather"] == [r.split("<code>")[1].split("<")[0] for r in rows]
     assert "&quot;city&quot;: &quot;Paris&quot;" in rows[2]
-    assert "#2e7d32'>ok<" in rows[2] and "&quot;temperature&quot;: 18" in rows[2]
-    assert "#c62828'>error<" in rows[1] and "negative numbers are not supported" in rows[1]
-    assert "#757575'>rejected<" in rows[0] and "valid integer" in rows[0]
-    assert all(" ms</td>" in row for row in rows)
+    assert "mnb-st-ok'>ok<" in rows[2] and "&quot;temperature&quot;: 18" in rows[2]
+    assert "mnb-st-error'>error<" in rows[1] and "negative numbers are not supported" in rows[1]
+    assert "mnb-st-rejected'>rejected<" in rows[0] and "valid integer" in rows[0]
+    assert all(" ms</td>" in row for row in rows)  # durations as everywhere else
+    assert "class='mnb-grid'" in table  # padded cells, one width
 
 
 async def test_calls_already_in_the_log_are_listed(session, local):
@@ -110,7 +111,7 @@ async def test_calls_already_in_the_log_are_listed(session, local):
     local.push(ToolCall("add", {"a": 1, "b": 2}), "3")
     await session.send("Add 1 and 2")
     panel = ToolsPanel(session)
-    assert "<code>add</code>" in panel.calls.value and "#2e7d32'>ok<" in panel.calls.value
+    assert "<code>add</code>" in panel.calls.value and "mnb-st-ok'>ok<" in panel.calls.value
     panel.close()
 
 
