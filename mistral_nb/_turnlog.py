@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ class TurnLog:
         self._journal: Journal | None = None
         self._last_request: dict[str, Any] | None = None
         self._highest_turn = 0
+        self._lock = threading.RLock()
         # Each finished turn's token texts as one Arrow array, made once: tokens() joins
         # them.  Keyed by the turn itself, so a turn appended on the session's thread
         # while tokens() runs on another can never be paired with the wrong array.
@@ -131,42 +133,41 @@ class TurnLog:
         memory, a ``JournalWarning`` (also in ``turn.warnings``) says why, and the
         journal catches up with the next turn it can write (or ``flush()``).
         """
-        previous = self._last_request
-        # Each request repeats the conversation: share equal messages, so memory grows
-        # with the conversation and not with its square.
-        self._last_request = share_messages(turn.requests, previous)
-        if turn.clean() + _clean_requests(turn.requests, previous):
-            turn.warnings.append("lone surrogates (not valid Unicode) became U+FFFD in the log")
-        self._text_arrays[id(turn)] = (turn, text_array(turn.token_text))
-        self._turns.append(turn)
-        self._highest_turn = max(self._highest_turn, turn.turn)
-        if self._journal is not None:
-            problem = self._journal.append([turn])
-            if problem is not None:
-                self._warn_unwritten(turn, problem)
-
-    def _warn_unwritten(self, turn: Turn, problem: str) -> None:
-        assert self._journal is not None
-        waiting = [n for n in self._journal.pending if n != turn.turn]
-        also = f" (as are turns {', '.join(map(str, waiting))})" if waiting else ""
-        message = (
-            f"the journal {self._journal.path} missed turn {turn.turn}: {problem}. "
-            f"The turn is in memory (session.log){also} and is written with the next "
-            "turn once the disk accepts it, or by log.flush(); log.save(other_path) writes "
-            "everything elsewhere"
-        )
-        turn.warnings.append(message)
-        warnings.warn(message, JournalWarning, stacklevel=3)
+        with self._lock:  # the session appends on its own thread; save() may run on another
+            previous = self._last_request
+            # Each request repeats the conversation: share equal messages, so memory grows
+            # with the conversation and not with its square.
+            self._last_request = share_messages(turn.requests, previous)
+            if turn.clean() + _clean_requests(turn.requests, previous):
+                turn.warnings.append("lone surrogates (not valid Unicode) became U+FFFD in the log")
+            self._text_arrays[id(turn)] = (turn, text_array(turn.token_text))
+            self._turns.append(turn)
+            self._highest_turn = max(self._highest_turn, turn.turn)
+            journal = self._journal
+            problem = journal.append([turn]) if journal is not None else None
+            waiting = [n for n in journal.pending if n != turn.turn] if journal else []
+        if journal is not None and problem is not None:
+            also = f" (as are turns {', '.join(map(str, waiting))})" if waiting else ""
+            message = (
+                f"the journal {journal.path} missed turn {turn.turn}: {problem}. "
+                f"The turn is in memory (session.log){also} and is written with the next "
+                "turn once the disk accepts it, or by log.flush(); log.save(other_path) "
+                "writes everything elsewhere"
+            )
+            turn.warnings.append(message)
+            warnings.warn(message, JournalWarning, stacklevel=2)
 
     def flush(self) -> bool:
         """Write turns the journal missed (a full disk, since freed); True if none are left."""
-        if self._journal is None:
-            return True
-        problem = self._journal.flush()
+        with self._lock:
+            journal = self._journal
+            if journal is None:
+                return True
+            problem, pending = journal.flush(), journal.pending
         if problem is not None:
             warnings.warn(
-                f"the journal {self._journal.path} still cannot be written ({problem}); "
-                f"turns {', '.join(map(str, self._journal.pending))} are in memory only",
+                f"the journal {journal.path} still cannot be written ({problem}); "
+                f"turns {', '.join(map(str, pending))} are in memory only",
                 JournalWarning,
                 stacklevel=2,
             )
@@ -178,11 +179,12 @@ class TurnLog:
         Turns appended afterwards are kept in memory only (``save`` starts a new
         journal).  Closing twice is harmless.
         """
-        journal, self._journal = self._journal, None
-        if journal is None:
-            return
-        pending = journal.pending
-        problem = journal.close()
+        with self._lock:
+            journal, self._journal = self._journal, None
+            if journal is None:
+                return
+            pending = journal.pending
+            problem = journal.close()
         if problem is not None:
             warnings.warn(
                 f"the journal {journal.path} was closed without turns "
@@ -268,13 +270,14 @@ class TurnLog:
                 journal where it was.
         """
         path = Path(path)
-        journal = Journal.write(path, self._turns, keep=self._journal)
-        if follow:
-            old, self._journal = self._journal, journal
-            if old is not None:
-                old.close()
-        else:
-            journal.close()
+        with self._lock:
+            journal = Journal.write(path, self._turns, keep=self._journal)
+            if follow:
+                old, self._journal = self._journal, journal
+                if old is not None:
+                    old.close()
+            else:
+                journal.close()
         return path
 
     @classmethod
