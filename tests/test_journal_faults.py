@@ -111,7 +111,23 @@ def test_close_says_which_turns_never_reached_the_disk(tmp_path):
     assert [t.turn for t in loads_cleanly(path)] == [1]
 
 
-# -- a real full disk and a read-only one (root: a small tmpfs) ------------------------------
+async def test_send_returns_the_turn_when_the_journal_cannot_be_written(tmp_path, local):
+    """The session side, without root: the file-size limit applies to its thread too."""
+    path = tmp_path / "journal.jsonl"
+    async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, log=path) as session:
+        first = await session.send("first")
+        with file_size_limit(path.stat().st_size + 50), pytest.warns(JournalWarning) as caught:
+            second = await session.send("second")
+        assert second.ok and second.text
+        assert "missed turn 2" in str(caught[0].message) and second.warnings
+        assert session.log.unwritten == [2]
+        third = await session.send("third")
+        assert session.log.unwritten == []
+    loaded = loads_cleanly(path)
+    assert [t.text for t in loaded] == [first.text, second.text, third.text]
+
+
+# -- a real full disk (root: a small tmpfs) ---------------------------------------------------
 
 
 @pytest.fixture
