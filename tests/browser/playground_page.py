@@ -98,9 +98,15 @@ class PlaygroundPage:
         return self.text(f'You said: "{message}"')
 
     def turn_numbers(self) -> list[int]:
-        """The turn numbers the transcript shows, top to bottom."""
+        """The turn numbers the transcript shows, each once per turn, in ascending order.
+
+        Sorted, because where the newest turn goes is a layout choice; what must hold is
+        that no number shows twice and none is skipped.
+        """
         labels = self.text(re.compile(r"^turn \d+$")).all_inner_texts()
-        return [int(label.split()[1]) for label in labels]
+        numbers = [int(label.split()[1]) for label in labels]
+        assert len(numbers) == len(set(numbers)), f"a turn number shows twice: {numbers}"
+        return sorted(numbers)
 
     def status_line(self) -> str:
         """The chat's status line (model and the last turn's figures, or what happens)."""

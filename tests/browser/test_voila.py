@@ -13,6 +13,7 @@ from .jupyter_servers import Server, start_voila, write_notebook
 from .playground_page import (
     PLAYGROUND_CELL,
     SLOW_REPLIES_CELL,
+    START_MS,
     PlaygroundPage,
     Screenshots,
     expect,
@@ -39,7 +40,8 @@ def voila(
 @pytest.fixture
 def playground_page(voila: Server, page: Any, screenshots: Screenshots) -> PlaygroundPage:
     playground = PlaygroundPage(page, screenshots, "voila")
-    page.goto(voila.url(""))
+    # Voilà runs the whole notebook before the page's load event: wait for widgets instead.
+    page.goto(voila.url(""), wait_until="commit", timeout=START_MS)
     try:
         playground.wait_until_shown()
     except BaseException:
