@@ -69,6 +69,8 @@ def _lock(fd: int, path: Path) -> None:
 
 
 def _open_locked(path: Path) -> int:
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise TurnLogError(f"{path} is not a regular file; give the path of a .jsonl journal")
     try:
         fd = os.open(path, _FLAGS, 0o644)
     except OSError as exc:

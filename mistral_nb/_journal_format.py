@@ -179,6 +179,9 @@ def _salvage(raw: bytes, previous: Any) -> tuple[Turn, int] | None:
 def read_journal(path: Path) -> JournalContents:
     """Every turn of a journal that can be read, and the problems met on the way."""
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            # A FIFO or a device would block, or never end: a journal is a file.
+            raise TurnLogError(f"{path} is not a regular file; give the path of a .jsonl journal")
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise TurnLogError(f"no turn log at {path}; check the path") from exc

@@ -9,6 +9,7 @@ numbers, never refuse the file, and never cut a complete line.
 from __future__ import annotations
 
 import json
+import os
 import random
 import warnings
 from pathlib import Path
@@ -174,3 +175,12 @@ def test_a_lone_surrogate_escaped_in_a_journal_line_is_replaced(journal):
         log = mnb.TurnLog.load(path)
     assert log[0].user_text == "caf\ufffd.txt"
     log.turns().to_csv(path.with_suffix(".csv"))  # encodes
+
+
+def test_a_fifo_is_refused_at_once_instead_of_blocking(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    os.mkfifo(path)
+    with pytest.raises(mnb.TurnLogError, match="not a regular file"):
+        mnb.TurnLog.load(path)
+    with pytest.raises(mnb.TurnLogError, match="not a regular file"):
+        mnb.TurnLog(path)
