@@ -60,20 +60,23 @@ class Panels(PlaygroundPage):
         label = self.page.locator(".widget-label", has_text=re.compile(rf"^{name}( \(|$)"))
         return self.page.locator(".widget-hbox", has=label).last
 
-    def shot(self, name: str) -> Path:
-        """The playground itself (the notebook scrolls inside the page: a page shot would
-        show only what is in view), or the page while no playground is shown."""
+    def shot(self, name: str, part: Any = None) -> Path:
+        """A screenshot of ``part`` (the chat panel by default; the notebook scrolls inside
+        the page, so a page shot would show only what happens to be in view)."""
         shots = self.screenshots
         path = shots.folder / f"{len(shots.taken) + 1:02d}-{self.prefix}-{name}.png"
-        panel = self.page.locator(".jp-OutputArea-output, .jp-OutputArea-child").filter(
-            has=self.page.locator(".mnb-transcript")
-        )
-        if panel.count():
-            panel.last.screenshot(path=str(path))
+        chat = self.page.locator(".widget-vbox", has=self.page.locator(".mnb-transcript"))
+        target = part if part is not None else chat.last
+        if target.count():
+            target.scroll_into_view_if_needed()
+            target.screenshot(path=str(path))
         else:
             self.page.screenshot(path=str(path))
         shots.taken.append(path)
         return path
+
+    def shot_tabs(self, name: str) -> Path:
+        return self.shot(name, self.page.locator(".widget-tab").last)
 
     def replies(self) -> Any:
         return self.visible(self.page.get_by_text(re.compile(r"^You said:")))
@@ -177,7 +180,7 @@ def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) 
     number.press("Enter")
     expect(panels.text(re.compile(r"max_tokens=-5 .*Mistral accepts"))).to_be_visible()
     expect(number).not_to_have_value("-5")  # put back to what is in force
-    panels.shot("settings")
+    panels.shot_tabs("settings")
 
     panels.send_and_wait("which settings?")
     reply = panels.reply_to("which settings?")
@@ -231,7 +234,7 @@ def test_the_log_table_a_plot_and_exports(panels: Panels) -> None:
     panels.page.get_by_role("button", name="CSV files").click()
     expect(panels.text(re.compile(r"wrote 3 csv file\(s\) to /"))).to_be_visible(timeout=TURN_MS)
     expect(panels.text("turns.csv")).to_be_visible()
-    panels.shot("log")
+    panels.shot_tabs("log")
 
 
 def _overflows(page: Any, selector: str) -> list[str]:
@@ -248,6 +251,9 @@ def _overflows(page: Any, selector: str) -> list[str]:
 def test_the_layout_holds(panels: Panels, width: int) -> None:
     page = panels.page
     page.set_viewport_size({"width": width, "height": 900})
+    if width < 1000:
+        # On a small screen a person closes JupyterLab's file browser to make room.
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
     panels.send("Use get_weather with city=Paris")
     expect(panels.transcript.locator(".mnb-footer")).to_have_count(1, timeout=TURN_MS)
     panels.shot(f"chat-{width}")
@@ -261,7 +267,7 @@ def test_the_layout_holds(panels: Panels, width: int) -> None:
     assert len({round(b["width"]) for b in boxes}) == 1, boxes  # and have one length
     assert min(b["width"] for b in boxes) >= 150
     assert _overflows(page, ".widget-label") == []
-    panels.shot(f"settings-{width}")
+    panels.shot_tabs(f"settings-{width}")
 
     panels.tab("log")
     table = page.locator("table.mnb-grid").filter(visible=True).first
@@ -269,4 +275,4 @@ def test_the_layout_holds(panels: Panels, width: int) -> None:
     area = page.locator(".jp-OutputArea-output").filter(has=table).first
     assert table.bounding_box()["width"] <= area.bounding_box()["width"] + 1  # it fits
     assert _overflows(page, ".jupyter-widgets button") == []
-    panels.shot(f"log-{width}")
+    panels.shot_tabs(f"log-{width}")
