@@ -160,7 +160,9 @@ class Journal:
         """
         if keep is None or keep.closed or not keep._is_at(path):
             try:
-                probe = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+                flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+                probe = os.open(path, flags)
             except OSError:
                 probe = None  # no file there yet (or unreadable: the write will say)
             if probe is not None:
