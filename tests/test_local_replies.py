@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mistral_nb import LocalMistralError
+from mistral_nb._images import estimate_image_tokens
 from mistral_nb.local import LocalMistral, ToolCall
 
 MODEL = "mistral-small-latest"
@@ -236,15 +237,42 @@ def test_several_images_and_remote_urls(server):
     )
 
 
-def test_image_tokens_follow_the_tokenizer_patch_grid(server):
-    def prompt_tokens(size):
-        content = [{"type": "image_url", "image_url": data_url("PNG", size)}]
-        body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
-        return post(server, body).json()["usage"]["prompt_tokens"]
+def image_prompt_tokens(server, size, model=MODEL, with_image=True):
+    content = [{"type": "text", "text": "What is this?"}]
+    if with_image:
+        content.append({"type": "image_url", "image_url": data_url("PNG", size)})
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    response = post(server, body)
+    assert response.status_code == 200, response.text
+    return response.json()["usage"]["prompt_tokens"]
 
-    # Pixtral's 16 px patches, a row break per row, capped at 1024 px: 64 x 65 at most.
-    assert prompt_tokens((32, 32)) - prompt_tokens((16, 16)) == (2 * 3) - (1 * 2)
-    assert prompt_tokens((4000, 4000)) - prompt_tokens((16, 16)) == 64 * 65 - 2
+
+def test_image_tokens_follow_the_model_familys_patch_grid(server):
+    def cost(size, model):
+        with_image = image_prompt_tokens(server, size, model)
+        return with_image - image_prompt_tokens(server, size, model, with_image=False)
+
+    # Small 4: 28 px patches and a break per row, fitted in 1540 px (issue 11: 640x480 on
+    # mistral-small costs (23 + 1) x 18 = 432 tokens, not the v3 tokenizer's 1,230).
+    assert cost((640, 480), MODEL) == 24 * 18
+    assert cost((4000, 4000), MODEL) == 56 * 55
+    # Pixtral: 16 px patches, fitted in 1024 px.
+    assert cost((32, 32), "pixtral-12b-latest") == 3 * 2
+    assert cost((4000, 4000), "pixtral-12b-latest") == 65 * 64
+
+
+def test_image_tokens_agree_with_the_engines_estimate_for_every_vision_model(server):
+    from mistral_nb.local._catalogue import Catalogue
+
+    catalogue = Catalogue()
+    vision = [i for i in catalogue.ids() if catalogue.get(i).vision and catalogue.get(i).can_chat]
+    assert len(vision) > 20
+    for model in vision:
+        for size in ((640, 480), (3000, 1000)):
+            cost = image_prompt_tokens(server, size, model) - image_prompt_tokens(
+                server, size, model, with_image=False
+            )
+            assert cost == estimate_image_tokens(*size, model=model), (model, size)
 
 
 # -- JSON replies ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ Errors come back as HTTP 400 in Mistral's envelope, typed as the server types th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +35,14 @@ from mistral_common.protocol.instruct.validator import (
 )
 from pydantic import ValidationError
 
+from .._image_pixels import fit_within
 from . import _schema as s
 from ._catalogue import Catalogue, ModelCard
 from ._images import MAX_IMAGES, ImageInfo, ImageRejected, inspect_image
 from ._tokens import LONG_TEXT, count_long, count_prompt
 from ._wire import INVALID_ARGS, Rejection
 
-__all__ = ["Checked", "check_request", "text_of", "thinks"]
+__all__ = ["Checked", "check_request", "image_tokens", "text_of", "thinks"]
 
 ORDER = ("invalid_request_message_order", "3230")
 FUNCTION_CALL = ("invalid_function_call", "3280")
@@ -166,13 +168,30 @@ def _image_url(part: s.ImageURLChunk) -> str:
     return part.image_url if isinstance(part.image_url, str) else part.image_url.url
 
 
+def image_tokens(width: int, height: int, card: ModelCard) -> int:
+    """Prompt tokens of an image for the model's family, as Mistral counts them.
+
+    The image is first fitted in the model's box (1540 px, or 1024 px for Pixtral), then cut
+    into square patches of 28 px (W x H / 784) or 16 px (Pixtral, W x H / 256), each row
+    ending in a break token: the arithmetic of ``mistral_nb.estimate_image_tokens``.
+    """
+    pixtral = card.pixels_per_token == 256
+    patch = 16 if pixtral else 28
+    w, h = fit_within((width, height), 1024 if pixtral else 1540)
+    return (math.ceil(w / patch) + 1) * math.ceil(h / patch)
+
+
 def _to_mistral(
-    request: s.ChatCompletionRequest, images: dict[int, list[ImageInfo]] | None
-) -> tuple[ChatCompletionRequest, list[str]]:
-    """mistral-common's request; with ``images``, images become countable chunks."""
+    request: s.ChatCompletionRequest,
+    images: dict[int, list[ImageInfo]] | None,
+    card: ModelCard | None = None,
+) -> tuple[ChatCompletionRequest, list[str], int]:
+    """mistral-common's request; with ``images`` (counting), decoded images are left out and
+    their tokens returned, counted for ``card``'s family."""
     messages: list[Any] = []
     dropped: list[str] = []
     counting = images is not None
+    pictured = 0
     for index, message in enumerate(request.messages):
         if isinstance(message, s.SystemMessage):
             messages.append(mc_messages.SystemMessage(content=_text_chunks(message.content)))
@@ -188,11 +207,13 @@ def _to_mistral(
                         parts.append(mc_chunk.ImageURLChunk(image_url=_image_url(part)))
                     else:
                         info = next(infos)
-                        if info.image is not None:
+                        if info.image is not None and card is not None:
+                            pictured += image_tokens(info.width, info.height, card)
+                        elif info.image is not None:
                             parts.append(mc_chunk.ImageChunk(image=info.image))
                         else:
                             parts.append(mc_chunk.TextChunk(text=info.url or ""))
-                content = parts
+                content = parts or ""
             messages.append(mc_messages.UserMessage(content=content))
         elif isinstance(message, s.AssistantMessage):
             calls = None
@@ -238,7 +259,8 @@ def _to_mistral(
             )
             for tool in request.tools
         ]
-    return ChatCompletionRequest(model=request.model, messages=messages, tools=tools), dropped
+    counted = ChatCompletionRequest(model=request.model, messages=messages, tools=tools)
+    return counted, dropped, pictured
 
 
 def _reject(exc: Exception) -> Rejection:
@@ -355,8 +377,8 @@ def check_request(
         prompt_tokens = count_long(texts, limit)
         if prompt_tokens > limit:
             raise _too_long(prompt_tokens, request, limit)
-    counted, dropped = _to_mistral(request, images)
-    prompt_tokens = count_prompt(counted, dropped)
+    counted, dropped, pictured = _to_mistral(request, images, card)
+    prompt_tokens = count_prompt(counted, dropped) + pictured
     if prompt_tokens + (request.max_tokens or 0) > limit:
         raise _too_long(prompt_tokens, request, limit)
     return Checked(
