@@ -10,9 +10,12 @@ joined into its character, a lone surrogate becomes U+FFFD.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["clean_text", "clean_value"]
+if TYPE_CHECKING:
+    from ._turn import Turn
+
+__all__ = ["clean_text", "clean_turn", "clean_value"]
 
 
 def clean_text(text: str) -> str:
@@ -60,3 +63,32 @@ def clean_value(value: Any) -> tuple[Any, int]:
         changed = sum(n for _, n in items)
         return (tuple(item for item, _ in items) if changed else value), changed
     return value, 0
+
+
+def clean_turn(turn: Turn) -> int:
+    """Clean every string of ``turn`` but its request bodies; how many were changed."""
+    changed = 0
+    for name in ("user_text", "error", "status", "error_category"):
+        value = getattr(turn, name)
+        if isinstance(value, str) and clean_text(value) is not value:
+            setattr(turn, name, clean_text(value))
+            changed += 1
+    for value in (turn.settings, turn.images, turn.warnings):
+        changed += clean_value(value)[1]
+    for name in ("documents", "tags", "parsed"):  # fields other layers add to a turn
+        value, n = clean_value(getattr(turn, name, None))
+        if n:
+            setattr(turn, name, value)
+            changed += n
+    if not "".join(turn.token_text).isascii():
+        changed += clean_value(turn.token_text)[1]
+    for call in turn.call_records:
+        for name in ("call_id", "name", "arguments", "result", "status", "error"):
+            value, n = clean_value(getattr(call, name))
+            if n:
+                setattr(call, name, value)
+                changed += n
+    for completion in turn.completions:
+        if completion.finish_reason is not None:
+            completion.finish_reason = clean_text(completion.finish_reason)
+    return changed

@@ -15,8 +15,6 @@ built from whole columns.
 
 from __future__ import annotations
 
-import dataclasses
-import html
 import json
 from array import array
 from dataclasses import dataclass, field
@@ -30,7 +28,9 @@ import pandas as pd
 from ._errors import APIError
 from ._log_frames import CALL_COLUMNS, call_rows, token_frame
 from ._pricing import cost_usd
-from ._text import clean_text, clean_value
+from ._text import clean_text, clean_turn
+from ._turn_display import turn_html
+from ._turn_records import CallRecord, Completion
 
 __all__ = ["KINDS", "CallRecord", "Completion", "TokenKind", "Turn"]
 
@@ -39,65 +39,6 @@ TokenKind = Literal["text", "thinking"]
 #: ``token_kind`` holds an index into this tuple.
 KINDS: tuple[TokenKind, ...] = ("text", "thinking")
 _TEXT, _THINKING = 0, 1
-
-
-def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    # A journal written by a newer mistral_nb may carry fields this one does not know.
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {key: value for key, value in data.items() if key in names}
-
-
-@dataclass
-class CallRecord:
-    """One tool call: what the model asked for and what it got back."""
-
-    call_id: str
-    name: str
-    arguments: Any
-    result: Any
-    status: str  # ok | error | timeout | rejected | cancelled
-    error: str | None
-    started_at: datetime
-    duration_s: float
-    completion: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "name": self.name,
-            "arguments": self.arguments,
-            "result": self.result,
-            "status": self.status,
-            "error": self.error,
-            "started_at": self.started_at.isoformat(),
-            "duration_s": self.duration_s,
-            "completion": self.completion,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
-        started_at = datetime.fromisoformat(data["started_at"])
-        return cls(**{**_known(cls, data), "started_at": started_at})
-
-
-@dataclass
-class Completion:
-    """One model request within a turn (a tool round-trip makes a second one)."""
-
-    index: int
-    started_s: float
-    ttfb_s: float | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cached_tokens: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Completion:
-        return cls(**_known(cls, data))
 
 
 def _cell(value: Any) -> Any:
@@ -366,31 +307,7 @@ class Turn:
         Returns how many strings were changed.  Request bodies are cleaned by the
         log, which knows which of their messages it has seen already.
         """
-        changed = 0
-        for name in ("user_text", "error", "status", "error_category"):
-            value = getattr(self, name)
-            if isinstance(value, str) and clean_text(value) is not value:
-                setattr(self, name, clean_text(value))
-                changed += 1
-        for value in (self.settings, self.images, self.warnings):
-            changed += clean_value(value)[1]
-        for name in ("documents", "tags", "parsed"):  # fields other layers add to a turn
-            value, n = clean_value(getattr(self, name, None))
-            if n:
-                setattr(self, name, value)
-                changed += n
-        if not "".join(self.token_text).isascii():
-            changed += clean_value(self.token_text)[1]
-        for call in self.call_records:
-            for name in ("call_id", "name", "arguments", "result", "status", "error"):
-                value, n = clean_value(getattr(call, name))
-                if n:
-                    setattr(call, name, value)
-                    changed += n
-        for completion in self.completions:
-            if completion.finish_reason is not None:
-                completion.finish_reason = clean_text(completion.finish_reason)
-        return changed
+        return clean_turn(self)
 
     # -- journal -------------------------------------------------------------
 
@@ -497,38 +414,4 @@ class Turn:
         )
 
     def _repr_html_(self) -> str:
-        colour = {"ok": "#2e7d32", "cancelled": "#8d6e63"}.get(self.status, "#c62828")
-        usage = self.usage
-        facts = [
-            f"turn {self.turn}",
-            f"<span style='color:{colour}'>{html.escape(self.status)}</span>",
-            html.escape(str(self.settings.get("model") or "")),
-        ]
-        if usage["completion_tokens"] is not None:
-            facts.append(f"{usage['prompt_tokens']} → {usage['completion_tokens']} tokens")
-        if self.duration_s is not None:
-            facts.append(f"{self.duration_s:.2f} s")
-        parts = [f"<div style='font-size:smaller;color:#666'>{' · '.join(facts)}</div>"]
-        for call in self.call_records:
-            parts.append(
-                "<div style='font-family:monospace;font-size:smaller'>🔧 "
-                f"{html.escape(call.name)}({html.escape(_short(call.arguments))}) → "
-                f"{html.escape(call.status)}: {html.escape(_short(call.result))}</div>"
-            )
-        thinking = self.thinking
-        if thinking:
-            parts.append(
-                "<details><summary style='color:#666'>reasoning</summary>"
-                f"<div style='white-space:pre-wrap;color:#666'>{html.escape(thinking)}</div>"
-                "</details>"
-            )
-        parts.append(f"<div style='white-space:pre-wrap'>{html.escape(self.text)}</div>")
-        if self.error:
-            parts.append(f"<div style='color:{colour}'>{html.escape(self.error)}</div>")
-        # The notebook sends this as UTF-8: a running turn may not be cleaned yet.
-        return clean_text("<div class='mistral-nb-turn'>" + "".join(parts) + "</div>")
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return turn_html(self)
