@@ -40,6 +40,7 @@ from ._images import (
     prepare_image,
     to_base64_jpeg,
 )
+from ._plots import plot_latency, plot_tokens
 from ._session import Session, SessionEvent
 from ._settings import SETTINGS, Setting
 from ._sweep import distinct_answers, sweep
@@ -105,7 +106,9 @@ __all__ = [
     "batch",
     "distinct_answers",
     "estimate_image_tokens",
+    "plot_latency",
     "plot_sweep",
+    "plot_tokens",
     "prepare_document",
     "prepare_image",
     "show_pipecat_logs",
