@@ -36,7 +36,7 @@ def start_slow_server(reply_tokens: int, token_delay: float) -> tuple[object, st
     command += ["--token-delay", str(token_delay), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(
@@ -46,7 +46,7 @@ def start_slow_server(reply_tokens: int, token_delay: float) -> tuple[object, st
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("LocalMistral did not start within 30 s")
+    raise SystemExit("LocalMistral did not start within 120 s")
 
 
 async def timed_sweep(base_url: str, values: list[float], concurrency: int) -> tuple[float, object]:
