@@ -285,3 +285,32 @@ async def test_plot_sweep_returns_a_labelled_figure(local):
     assert bars.axes[0].get_ylabel() == "cost (USD)"
     with pytest.raises(mnb.ExperimentError, match="no column"):
         mnb.plot_sweep(df, x="nope")
+
+
+async def test_runs_may_call_tools_and_send_images(local):
+    from PIL import Image
+
+    tools = mnb.ToolRegistry()
+    calls = []
+
+    @tools.register
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    df = await _sweep(
+        local,
+        prompt="Use get_weather with city=Paris please",
+        grid={"temperature": [0.0, 0.5]},
+        tools=tools,
+    )
+    assert (df["n_calls"] == 1).all() and calls == ["Paris", "Paris"]
+    assert df.loc[0, "log"].calls().loc[0, "result"] == "sunny in Paris"
+
+    pictures = await _sweep(
+        local, prompt="What is this?", grid={"top_p": [0.5]}, images=[Image.new("RGB", (64, 48))]
+    )
+    assert pictures.loc[0, "status"] == "ok"
+    assert "image" in pictures.loc[0, "reply"]
+    assert local.requests[-1]["messages"][-1]["content"][-1]["type"] == "image_url"
