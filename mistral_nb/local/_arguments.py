@@ -5,10 +5,14 @@ Arguments come from the user's message where it says so, else from the schema:
 1. a JSON object in the message (its keys that the schema knows, or all when it names none);
 2. ``key=value`` or ``key: value`` for a property the schema names;
 3. a value of a property's ``enum`` written in the message;
-4. for the one free-text string parameter still empty (no format, enum, pattern or
+4. an identifier after its noun: ``transaction T1001`` fills ``transaction_id``;
+   a date for a ``date`` property, a number near a numeric property's name (or the one
+   number left for the one numeric property), yes/no for a boolean, a name after "my name
+   is", "named", "called" or "I am" for a name-like property;
+5. for the one free-text string parameter still empty (no format, enum, pattern or
    default): a quoted value, else the words after a preposition ("weather in Paris" gives
    ``"Paris"``);
-5. anything else required: ``default``, ``const``, first ``enum`` or ``examples`` value, or a
+6. anything else required: ``default``, ``const``, first ``enum`` or ``examples`` value, or a
    small placeholder of the right type that respects the usual bounds.
 """
 
@@ -144,6 +148,60 @@ def _obvious_string(text: str, skip: str) -> str | None:
     return None
 
 
+_ID_SUFFIX = re.compile(r"[_-]?(?:id|number|no|code|ref|reference)$", re.IGNORECASE)
+_IDENTIFIER = r"#?([A-Za-z]*\d[\w-]*)"
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?\b")
+_NAME = re.compile(
+    r"(?:\bmy name is|\bnamed|\bcalled|\bI am|\bI'm|\bthis is)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
+)
+_NAME_LIKE = {"name", "full_name", "first_name", "person", "author", "customer", "user"}
+
+
+def _guess(properties: Mapping[str, Any], found: dict[str, Any], text: str) -> None:
+    """Rule 4: values a property's name or type makes obvious in the message."""
+    numbers = [m.group() for m in _NUMBER.finditer(text)]
+    numeric = []
+    for name, prop in properties.items():
+        if name in found or not isinstance(prop, Mapping):
+            continue
+        kind = _type(prop)
+        words = re.split(r"[_\-\s]+", _ID_SUFFIX.sub("", name)) if _ID_SUFFIX.search(name) else []
+        noun = words[-1] if words and words[-1] else None
+        if noun and kind in ("string", None):
+            match = re.search(
+                rf"\b{re.escape(noun)}s?\s+(?:id\s+|number\s+|no\.?\s+)?{_IDENTIFIER}",
+                text,
+                re.IGNORECASE,
+            )
+            if match:
+                found[name] = match.group(1)
+                continue
+        if prop.get("format") in ("date", "date-time") and (date := _DATE.search(text)):
+            found[name] = date.group()
+        elif kind in ("integer", "number"):
+            near = re.search(
+                rf"\b{re.escape(name)}\b\D{{0,20}}?(-?\d+(?:\.\d+)?)", text, re.IGNORECASE
+            )
+            near = near or re.search(
+                rf"(-?\d+(?:\.\d+)?)\s*(?:\w+\s+)?{re.escape(name)}\b", text, re.IGNORECASE
+            )
+            if near:
+                found[name] = near.group(1)
+                numbers = [n for n in numbers if n != near.group(1)]
+            else:
+                numeric.append(name)
+        elif kind == "boolean":
+            if re.search(r"\b(?:yes|true|indeed|correct)\b", text, re.IGNORECASE):
+                found[name] = "yes"
+            elif re.search(r"\b(?:no|false|not)\b", text, re.IGNORECASE):
+                found[name] = "no"
+        elif name.lower() in _NAME_LIKE and (named := _NAME.search(text)):
+            found[name] = named.group(1)
+    if len(numeric) == 1 and numbers:
+        found[numeric[0]] = numbers[0]
+
+
 def arguments_from_text(
     schema: Mapping[str, Any], text: str, *, tool_name: str = "", fill_all: bool = False
 ) -> dict[str, Any]:
@@ -177,6 +235,7 @@ def arguments_from_text(
                 ):
                     found[name] = choice
                     break
+    _guess(properties, found, text)
     free_text = [
         name
         for name in (required or list(properties))

@@ -9,7 +9,7 @@ what pulls in mistral-common and the tokenizer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._replies import Rendered, deterministic_reply, render
@@ -18,17 +18,18 @@ from ._schema import SchemaError, load_body, validate
 from ._script import Reply, reply_from_item
 from ._state import State
 from ._tokens import load_tokenizer
-from ._wire import Rejection
+from ._wire import Rejection, call_id
 
 __all__ = ["Prepared", "decode", "prepare"]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request that passed every check, and its reply laid out for the wire."""
+    """A request that passed every check, and its replies laid out for the wire: one per
+    choice (``n``), each distinct from the others."""
 
     checked: Checked
-    rendered: Rendered
+    candidates: list[Rendered]
 
 
 def decode(raw: bytes) -> tuple[Any, SchemaError | None]:
@@ -76,11 +77,26 @@ def prepare(body: Any, state: State) -> Prepared:
         reply = Reply(tool_calls=reply.tool_calls)
     magistral = checked.card.thinks_by_default
     transition = state.reasoning_transition or ("direct" if magistral else "mixed")
-    rendered = render(
-        reply,
-        checked.request,
-        state.reply_tokens,
-        transition=transition,
-        closed=not magistral,
+    candidates = [
+        render(
+            _candidate(reply, index),
+            checked.request,
+            state.reply_tokens,
+            transition=transition,
+            closed=not magistral,
+        )
+        for index in range(checked.request.n or 1)
+    ]
+    return Prepared(checked, candidates)
+
+
+def _candidate(reply: Reply, index: int) -> Reply:
+    """The ``index``-th of ``n`` candidates: the first as is, the others told apart (their
+    own tool-call ids, a numbered text), as a sampling model's would be."""
+    if index == 0:
+        return reply
+    calls = tuple(
+        (call_id(f"{ident}#{index}"), name, args) for ident, name, args in reply.tool_calls
     )
-    return Prepared(checked, rendered)
+    text = reply.text if reply.tool_calls else f"Candidate {index + 1}: {reply.text}"
+    return replace(reply, text=text, tool_calls=calls)

@@ -7,8 +7,10 @@ The deterministic rules, in order (the same request always gets the same reply):
 2. Tools offered and ``tool_choice`` not ``"none"``: a named ``tool_choice`` calls that
    function; else every offered function the last user message names (by name, or with
    spaces for ``_``/``-``) is called, all in one response when ``parallel_tool_calls``
-   (else the first); ``"any"``/``"required"`` with none named calls the first tool.
-   Arguments come from the message, see :mod:`._arguments`.
+   (else the first); else the tool the message clearly asks for (words of its name, its
+   parameters' nouns and its description: "What's the status of my transaction T1001?"
+   calls ``retrieve_payment_status``); ``"any"``/``"required"`` with none of those calls
+   the first tool. Arguments come from the message, see :mod:`._arguments`.
 3. Images in the last user message: "I see 1 image: 640x480 RGB JPEG." plus the text.
 4. Otherwise a reply that characterises the last user message and the settings received.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +121,77 @@ def _mentions(text: str, name: str) -> int:
     return -1
 
 
+_GENERIC = frozenset(
+    [
+        "get",
+        "set",
+        "retrieve",
+        "fetch",
+        "find",
+        "list",
+        "lookup",
+        "look",
+        "up",
+        "search",
+        "query",
+        "check",
+        "the",
+        "a",
+        "an",
+        "of",
+        "for",
+        "by",
+        "to",
+        "and",
+        "or",
+        "with",
+        "from",
+        "in",
+        "on",
+        "at",
+        "create",
+        "make",
+        "do",
+        "run",
+        "call",
+        "tool",
+        "function",
+        "data",
+        "info",
+        "information",
+        "current",
+        "value",
+        "values",
+        "result",
+        "results",
+        "return",
+        "returns",
+        "given",
+        "some",
+        "this",
+        "that",
+    ]
+)
+
+
+def _words(text: str) -> set[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return {word.rstrip("s") for word in re.findall(r"[a-z0-9]+", spaced.lower()) if word}
+
+
+def _offer_score(text: str, function: s.Function) -> float:
+    """How clearly ``text`` asks for what a tool offers: a point per word of its name and
+    per noun of its parameters (``transaction_id``: "transaction") found in the message,
+    half a point per longer word of its description."""
+    said = _words(text)
+    name = _words(function.name) - _GENERIC
+    nouns: set[str] = set()
+    for parameter in (function.parameters or {}).get("properties", {}) or {}:
+        nouns |= _words(re.sub(r"[_-]?(?:id|number|code)$", "", str(parameter))) - _GENERIC
+    described = {w for w in _words(function.description or "") if len(w) >= 5} - _GENERIC
+    return len(said & name) + len(said & (nouns - name)) + 0.5 * len(said & (described - name))
+
+
 def _tool_calls(checked: Checked, text: str) -> list[tuple[str, dict[str, Any]]]:
     request = checked.request
     tools = {tool.function.name: tool.function for tool in request.tools or ()}
@@ -128,6 +202,12 @@ def _tool_calls(checked: Checked, text: str) -> list[tuple[str, dict[str, Any]]]
     else:
         named = sorted((pos, name) for name in tools if (pos := _mentions(text, name)) >= 0)
         chosen = [name for _, name in named]
+        if not chosen:
+            # No tool named: the one whose name and description the message asks for.
+            scores = {name: _offer_score(text, function) for name, function in tools.items()}
+            best = max(scores, key=lambda name: scores[name])
+            if scores[best] >= 1.5:
+                chosen = [best]
         if not chosen and request.tool_choice in ("any", "required"):
             chosen = [next(iter(tools))]
         if not request.parallel_tool_calls:
@@ -206,7 +286,39 @@ def _as_json(request: s.ChatCompletionRequest, text: str, user_text: str) -> str
         else:
             value = placeholder(schema)
         return json.dumps(value, ensure_ascii=False)
-    return json.dumps({"reply": text}, ensure_ascii=False)
+    return json.dumps(_object_from(user_text, text), ensure_ascii=False)
+
+
+_PAIR = re.compile(r"([A-Za-z_][\w ]{0,30}?)\s*[:=]\s*(\"[^\"]*\"|[^,;\n]+)")
+
+
+def _scalar(text: str) -> Any:
+    text = text.strip().strip('"').strip()
+    lowered = text.lower().rstrip(".")
+    if lowered in ("true", "yes", "false", "no"):
+        return lowered in ("true", "yes")
+    try:
+        number = float(text.rstrip("."))
+    except ValueError:
+        return text.rstrip(".")
+    return int(number) if number.is_integer() and "." not in text.rstrip(".") else number
+
+
+def _object_from(user_text: str, reply: str) -> dict[str, Any]:
+    """A ``json_object`` answer built from the message: its ``key: value`` pairs, else the
+    message itself with a few facts about it."""
+    pairs = {
+        "_".join(key.lower().split()): _scalar(value) for key, value in _PAIR.findall(user_text)
+    }
+    if pairs:
+        return pairs
+    words = user_text.split()
+    return {
+        "message": user_text,
+        "words": len(words),
+        "question": "?" in user_text,
+        "reply": reply,
+    }
 
 
 def deterministic_reply(checked: Checked) -> Reply:

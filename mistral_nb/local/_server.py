@@ -256,12 +256,11 @@ class _Handlers:
         exchange.faults = tuple(plan.names)
         token_delay = plan.token_delay if plan.token_delay is not None else self.state.token_delay
         await self.pause(self.state.first_token_delay - (time.monotonic() - started))
-        rendered = _outcome(prepared.rendered, plan.stream)
-        n = prepared.checked.request.n or 1
-        exchange.completion_tokens = rendered.completion_tokens * n
+        candidates = [_outcome(rendered, plan.stream) for rendered in prepared.candidates]
+        exchange.completion_tokens = sum(c.completion_tokens for c in candidates)
         if prepared.checked.request.stream:
-            return await self.stream(request, exchange, prepared, rendered, plan, token_delay)
-        return await self.complete(exchange, prepared, rendered, plan, token_delay)
+            return await self.stream(request, exchange, prepared, candidates, plan, token_delay)
+        return await self.complete(exchange, prepared, candidates, plan, token_delay)
 
     def schema_error(self, exc: Any) -> web.Response:
         return _json(422, detail_422(exc.detail, self.state.errors_422, self.state.era))
@@ -302,31 +301,27 @@ class _Handlers:
         self,
         exchange: Exchange,
         prepared: Prepared,
-        rendered: Rendered,
+        candidates: list[Rendered],
         plan: FaultPlan,
         token_delay: float,
     ) -> web.StreamResponse:
         fault = plan.stream
-        pieces = len(rendered.pieces) + len(rendered.thinking or ())
+        pieces = sum(len(c.pieces) + len(c.thinking or ()) for c in candidates)
         await self.pause(token_delay * max(pieces, 1))
         if fault is not None and fault.kind == "cut":
             raise _Abort
         layout = self.layout(prepared)
-        content: Any = rendered.text
-        if rendered.thinking is not None:
-            content = reasoning_content(rendered.thinking_text, rendered.text, self.state.era)
-        calls = None
-        if rendered.finish_reason == "tool_calls":
-            content, calls = "", layout.vllm_ids(rendered.tool_calls, layout.id)
-        n = prepared.checked.request.n or 1
-        body = layout.body(
-            content,
-            calls,
-            rendered.finish_reason,
-            n,
-            prepared.checked.prompt_tokens,
-            rendered.completion_tokens * n,
-        )
+        choices = []
+        for index, rendered in enumerate(candidates):
+            content: Any = rendered.text
+            if rendered.thinking is not None:
+                content = reasoning_content(rendered.thinking_text, rendered.text, self.state.era)
+            calls = None
+            if rendered.finish_reason == "tool_calls":
+                content, calls = "", layout.vllm_ids(rendered.tool_calls, f"{layout.id}#{index}")
+            choices.append((content, calls, rendered.finish_reason))
+        completion = sum(c.completion_tokens for c in candidates)
+        body = layout.body(choices, prepared.checked.prompt_tokens, completion)
         if fault is not None and fault.kind == "malformed":
             text = fault.line if fault.line is not None else dumps(body)[: len(dumps(body)) // 2]
             return self.answer(exchange, _json(200, text, {"content-type": "application/json"}))
@@ -337,7 +332,7 @@ class _Handlers:
         request: web.Request,
         exchange: Exchange,
         prepared: Prepared,
-        rendered: Rendered,
+        candidates: list[Rendered],
         plan: FaultPlan,
         token_delay: float,
     ) -> web.StreamResponse:
@@ -357,15 +352,15 @@ class _Handlers:
         layout = self.layout(prepared)
         fault = plan.stream
         pending = fault if fault is not None and fault.kind in ("cut", "malformed") else None
-        n = prepared.checked.request.n or 1
-        usage = layout.usage_json(prepared.checked.prompt_tokens, rendered.completion_tokens * n)
-        finish = rendered.finish_reason
+        n = len(candidates)
+        completion = sum(c.completion_tokens for c in candidates)
+        usage = layout.usage_json(prepared.checked.prompt_tokens, completion)
         sent = 0
-        for choice in range(n):
+        for choice, rendered in enumerate(candidates):
             await writer.write(layout.role(choice))
             if rendered.thinking is not None:
                 await writer.write(layout.chunk(choice, layout.text("")))
-            for delta, last in _deltas(layout, rendered):
+            for delta, last in _deltas(layout, rendered, choice):
                 if pending is not None and sent == pending.after_tokens:
                     await self.stream_fault(writer, pending, layout, choice)
                     pending = None
@@ -373,6 +368,7 @@ class _Handlers:
                     await self.pause(token_delay)
                 if last:
                     final_usage = usage if choice == n - 1 else None
+                    finish = rendered.finish_reason
                     await writer.write(layout.chunk(choice, delta, finish, final_usage))
                 else:
                     await writer.write(layout.chunk(choice, delta))
@@ -396,14 +392,14 @@ class _Handlers:
         await writer.write(line + "\n\n")
 
 
-def _deltas(layout: Layout, rendered: Rendered) -> Iterator[tuple[str, bool]]:
+def _deltas(layout: Layout, rendered: Rendered, choice: int) -> Iterator[tuple[str, bool]]:
     """Every token delta of one choice, each with whether it is the last (with the finish).
 
     A generator: a 100,000-token reply is laid out as it streams, not all at once on the
     event loop.
     """
     if rendered.finish_reason == "tool_calls":
-        yield from layout.tool_call_deltas(rendered.tool_calls, layout.id)
+        yield from layout.tool_call_deltas(rendered.tool_calls, f"{layout.id}#{choice}")
         return
     pieces = rendered.pieces
     if rendered.thinking is not None:

@@ -158,40 +158,39 @@ class Layout:
 
     def body(
         self,
-        content: Any,
-        calls: list[dict[str, Any]] | None,
-        finish: str,
-        n: int,
+        choices: list[tuple[Any, list[dict[str, Any]] | None, str]],
         prompt: int,
         completion: int,
     ) -> dict[str, Any]:
-        """A ``chat.completion`` body with ``n`` identical choices."""
-        objects = None if calls is None else [self.tool_call(c, i) for i, c in enumerate(calls)]
+        """A ``chat.completion`` body: one choice per ``(content, tool calls, finish)``."""
         used = usage(prompt, completion, self.era, tier=not self.vllm)
+        laid_out = []
+        for index, (content, calls, finish) in enumerate(choices):
+            objects = None if calls is None else [self.tool_call(c, i) for i, c in enumerate(calls)]
+            if self.old:
+                message = {"role": "assistant", "content": content, "tool_calls": objects}
+                laid_out.append(
+                    {"index": index, "message": message, "finish_reason": finish, "logprobs": None}
+                )
+            else:
+                message = {"role": "assistant", "tool_calls": objects, "content": content}
+                laid_out.append({"index": index, "finish_reason": finish, "message": message})
         if self.old:
-            message = {"role": "assistant", "content": content, "tool_calls": objects}
-            choices = [
-                {"index": i, "message": message, "finish_reason": finish, "logprobs": None}
-                for i in range(n)
-            ]
             return {
                 "id": self.id,
                 "object": "chat.completion",
                 "created": self.created,
                 "model": self.model,
-                "choices": choices,
+                "choices": laid_out,
                 "usage": used,
             }
-        message = {"role": "assistant", "tool_calls": objects, "content": content}
         return {
             "id": self.id,
             "created": self.created,
             "model": self.model,
             "usage": used,
             "object": "chat.completion",
-            "choices": [
-                {"index": i, "finish_reason": finish, "message": message} for i in range(n)
-            ],
+            "choices": laid_out,
         }
 
 
