@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._errors import MessageTooLargeError
+
 if TYPE_CHECKING:
     import openai
 
@@ -74,6 +76,14 @@ def context_warning(
     if conversation_tokens + new_tokens + image_tokens + reply < limit:
         return None
     new_tokens = _count_tokens(new_text)
+    if new_tokens + image_tokens + reply >= context_length:
+        # Sent, it would be refused, and then every later request carrying it too.
+        raise MessageTooLargeError(
+            f"this message is about {new_tokens + image_tokens:,} tokens"
+            + (f" (plus max_tokens={reply})" if reply else "")
+            + f" and {model}'s context window is {context_length:,}: it cannot fit, so it "
+            "was not sent. Shorten it, send a summary, or split it over several turns."
+        )
     total = conversation_tokens + new_tokens + image_tokens + reply
     if total < limit:
         return None

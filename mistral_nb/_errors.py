@@ -5,6 +5,7 @@ builtin that fits, so ``except ValueError`` keeps working for bad input::
 
     MistralNBError
     ├── SettingsError        (ValueError)   a setting out of Mistral's range, an unknown setting
+    ├── MessageTooLargeError (ValueError)   a message that cannot fit the model's context window
     ├── ToolError            (ValueError)   a function that cannot become a tool, an unknown tool
     ├── ImageError           (ValueError)   an input that cannot become a JPEG for Mistral
     ├── DocumentError        (ValueError)   an input that cannot be sent as a PDF document
@@ -36,6 +37,7 @@ __all__ = [
     "JournalWarning",
     "LocalMistralError",
     "MistralNBError",
+    "MessageTooLargeError",
     "MistralNBWarning",
     "RuntimeMisuseError",
     "SessionBusyError",
@@ -62,6 +64,10 @@ class SettingsError(MistralNBError, ValueError):
         super().__init__(message)
         self.field = field
         self.value = value
+
+
+class MessageTooLargeError(MistralNBError, ValueError):
+    """A message that cannot fit the model's context window, refused before sending."""
 
 
 class ToolError(MistralNBError, ValueError):

@@ -18,6 +18,7 @@ import io
 import mimetypes
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +101,11 @@ def read_source(src: Any) -> Source:
     )
 
 
+# Photos are read whole before they are downscaled: a cap keeps /dev/zero-like input
+# from filling memory.  Far above the 10 MB Mistral takes per image once prepared.
+MAX_INPUT_BYTES = 200_000_000
+
+
 def _from_path(src: str | os.PathLike[Any]) -> Source:
     path = os.fspath(src)
     if isinstance(path, bytes):
@@ -119,11 +125,29 @@ def _from_path(src: str | os.PathLike[Any]) -> Source:
     if os.path.isdir(path):
         raise ImageError(f"{path} is a directory; pass the path of an image file in it")
     try:
+        # stat before open: opening a FIFO blocks forever, and /dev/zero never ends.
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(
+                f"{_shorten(path)} is not a regular file (a device, a pipe or a socket); "
+                "pass the path of an image file"
+            )
+        if info.st_size > MAX_INPUT_BYTES:
+            raise _too_big(path, info.st_size)
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"{path} cannot be read ({exc.strerror or exc}); check it") from exc
+    if len(data) > MAX_INPUT_BYTES:  # it grew while we read it
+        raise _too_big(path, len(data))
     return Source("path", data=data, name=name)
+
+
+def _too_big(what: str, size: int) -> ImageError:
+    return ImageError(
+        f"{_shorten(what)} is {size / 1e6:,.0f} MB; images over {MAX_INPUT_BYTES / 1e6:.0f} MB "
+        "are not read (Mistral takes at most 10 MB per image): save a smaller copy first"
+    )
 
 
 def _from_upload(entry: Mapping[Any, Any]) -> Source:
@@ -146,7 +170,7 @@ def _from_upload(entry: Mapping[Any, Any]) -> Source:
 def _from_file_object(fh: Any) -> Source:
     name = _basename(getattr(fh, "name", None))
     try:
-        data = fh.read()
+        data = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"{name or 'the file object'} cannot be read ({exc})") from exc
     if isinstance(data, str):
@@ -155,6 +179,8 @@ def _from_file_object(fh: Any) -> Source:
         raise ImageError(
             f"{name or 'the file object'}.read() returned a {type(data).__name__}, not bytes"
         )
+    if len(data) > MAX_INPUT_BYTES:
+        raise _too_big(name or "the file object", len(data))
     return Source("file object", data=bytes(data), name=name)
 
 

@@ -47,6 +47,16 @@ class _Request:
     warning: str | None
 
 
+def _refused(turn: Turn) -> bool:
+    """Mistral turned the request down as invalid before any reply (not a failure to retry)."""
+    return (
+        turn.status == "error"
+        and turn.error_status_code in (400, 413, 422)
+        and not turn.token_text
+        and not turn.call_records
+    )
+
+
 def _prepare_documents(documents: Iterable[Any]) -> list[Any]:
     from ._documents import prepare_document  # pypdf: load when a PDF is sent
 
@@ -436,6 +446,8 @@ class Session:
             finally:
                 if turn.status == "cancelled":
                     self._chat.settle_unanswered_calls()
+                elif _refused(turn):
+                    self._take_back(turn)
                 if request.response_format is not None:
                     await self._chat.apply_settings({"response_format": before})
                 self._parse_structured(turn, request.schema if request.schema else self._schema)
@@ -448,6 +460,17 @@ class Session:
                 finally:
                     self._emit("turn_ended", turn)
             return turn
+
+    def _take_back(self, turn: Turn) -> None:
+        # Mistral refused the request itself (400/413/422, nothing streamed): the message
+        # stays in the log but leaves the conversation, or every later request carrying
+        # it would be refused too.
+        start = self._turn_starts.pop()
+        self._chat.set_messages(self._chat.messages[:start])
+        turn.warnings.append(
+            "Mistral refused this request, so the message was taken out of the conversation "
+            "(it stays in the log): fix it and send it again"
+        )
 
     def _parse_structured(self, turn: Turn, schema: Any) -> None:
         if not turn.settings.get("response_format") or schema is None:

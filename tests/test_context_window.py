@@ -54,7 +54,7 @@ async def test_an_endpoint_without_models_falls_back_to_the_known_catalogue(loca
     client = openai.AsyncOpenAI(api_key=TEST_KEY, base_url=local.server_url + "/nope")
     window = ContextWindow(client)
     warning = await window.check(
-        model="mistral-small-latest", new_text="x", image_tokens=0, max_tokens=200_000
+        model="mistral-small-latest", new_text="x", image_tokens=0, max_tokens=250_000
     )
-    assert warning is not None and "131,072-token context window" in warning
+    assert warning is not None and "262,144-token context window" in warning
     await client.close()

@@ -9,6 +9,7 @@ so that cancelling a turn can cancel and await them.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,29 @@ from .._tools import ToolRegistry
 from .._turn import CallRecord
 
 __all__ = ["ToolCallHandler"]
+
+
+# About 50,000 tokens: a tool result past this would crowd out the conversation (a 10 MB
+# result would make every later request too large for any model).
+MAX_RESULT_CHARS = 200_000
+
+
+def bounded_result(result: Any) -> Any:
+    """``result``, or its first ``MAX_RESULT_CHARS`` characters with a note to the model."""
+    try:
+        text = json.dumps(result, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return result  # the registry already made it JSON-compatible; leave it be
+    if len(text) <= MAX_RESULT_CHARS:
+        return result
+    return {
+        "truncated": True,
+        "note": (
+            f"the result was {len(text):,} characters; only the first {MAX_RESULT_CHARS:,} "
+            "are given. Ask for a narrower result if you need the rest."
+        ),
+        "partial_result": text[:MAX_RESULT_CHARS],
+    }
 
 
 def _record(params: FunctionCallParams, **outcome: Any) -> CallRecord:
@@ -91,18 +115,19 @@ class ToolCallHandler:
                         )
                     )
                 raise
+        result = bounded_result(outcome.result)
         if recorder is not None:
             recorder.call_done(
                 _record(
                     params,
-                    result=outcome.result,
+                    result=result,
                     status=outcome.status,
                     error=outcome.error,
                     started_at=outcome.started_at,
                     duration_s=outcome.duration_s,
                 )
             )
-        await params.result_callback(outcome.result, properties=properties)
+        await params.result_callback(result, properties=properties)
 
     async def cancel_in_flight(self, timeout: float = 1.0) -> None:
         """Cancel the running calls and wait (up to ``timeout``) for them to settle.

@@ -1,0 +1,69 @@
+"""Files, sizes and rejected requests: bad input is refused at once and never breaks later turns."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import mistral_nb as mnb
+from mistral_nb.local import ToolCall
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "fifo"])
+async def test_devices_and_pipes_are_image_errors_at_once(session, local, tmp_path, path):
+    if path == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    with pytest.raises(mnb.ImageError, match="not a regular file"):
+        await session.send("look", images=[path])
+    assert local.requests == []
+
+
+async def test_a_message_too_large_for_the_context_is_refused_before_sending(session, local):
+    session.update_settings(model="open-mistral-7b")  # 32k tokens of context
+    huge = "word " * 200_000
+    with pytest.raises(mnb.MessageTooLargeError, match="cannot fit"):
+        await session.send(huge)
+    assert local.requests == []
+    assert (await session.send("a normal message")).status == "ok"
+
+
+async def test_a_huge_tool_result_is_truncated_with_a_note_and_the_conversation_goes_on(
+    session, local
+):
+    @session.tool
+    def dump() -> str:
+        """Everything."""
+        return "x" * 10_000_000
+
+    local.push(ToolCall("dump", {}), "That was a lot.")
+    turn = await session.send("dump it all")
+    assert turn.status == "ok", turn.error
+    tool_message = next(m for m in session.messages if m.get("role") == "tool")
+    assert len(tool_message["content"]) < 300_000 and "truncated" in tool_message["content"]
+    assert turn.call_records[0].result["truncated"] is True
+    local.push("fine")
+    assert (await session.send("next")).status == "ok"
+
+
+async def test_a_refused_request_leaves_the_conversation_as_it_was(session, local):
+    from mistral_nb.local import Fault
+
+    await session.send("first")
+    before = session.messages
+    local.inject(Fault.status(400, times=1))
+    refused = await session.send("this one is refused")
+    assert refused.status == "error" and refused.error_status_code == 400
+    assert session.messages == before
+    assert any("taken out of the conversation" in w for w in refused.warnings)
+    assert [t.turn for t in session.log] == [1, 2]
+    assert (await session.send("after")).status == "ok"
+
+
+async def test_lone_surrogates_in_a_message_are_replaced_with_a_warning(session, local):
+    with pytest.warns(UnicodeWarning, match="lone surrogates"):
+        turn = await session.send("file \udcff name")
+    assert turn.status == "ok"
+    assert local.requests[-1]["messages"][-1]["content"] == "file \ufffd name"
+    session.log.turns().to_csv(os.devnull)
