@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,3 +222,24 @@ def test_a_split_surrogate_pair_in_one_string_is_joined_not_replaced():
     log.append(turn)
     assert turn.user_text == "\U0001f600 hi"
     assert not turn.warnings or "U+FFFD" in turn.warnings[0]
+
+
+def test_tokens_read_while_the_session_thread_appends_are_always_whole():
+    """The session appends on its own thread; a notebook may read tokens() meanwhile."""
+    log = mnb.TurnLog()
+    turns = conversation(300, words=30)
+    writer = threading.Thread(target=lambda: [log.append(t) for t in turns])
+    writer.start()
+    frames = []
+    while writer.is_alive() or not frames:
+        frames.append(log.tokens())
+    writer.join()
+    frames.append(log.tokens())
+    for frame in frames:
+        # Every answer piece is " w<turn>.<i>": a piece paired with the wrong turn shows.
+        text = frame[frame["kind"] == "text"]
+        prefixes = " w" + text["turn"].astype(str) + "."
+        assert all(t.startswith(p) for t, p in zip(text["text"], prefixes, strict=True))
+        rows = frame.groupby("turn").size()
+        assert all(rows[t.turn] == len(t.token_text) for t in turns if t.turn in rows.index)
+    assert len(frames[-1]) == sum(len(t.token_text) for t in turns)
