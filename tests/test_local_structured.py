@@ -3,6 +3,7 @@ payments walkthrough, JSON built from the message, distinct candidates."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -228,3 +229,138 @@ def test_stop_cuts_the_reply(server):
     )
     content = body["choices"][0]["message"]["content"]
     assert content.endswith("in the ") and "conversation" not in content
+
+
+# -- documents --------------------------------------------------------------------------------
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal PDF, one line of Helvetica text per page."""
+    objects: list[bytes] = []
+    count = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
+    font = 3 + 2 * count
+    for i, text in enumerate(pages):
+        content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def document_message(data: bytes, text: str = "Summarise this.", **extra: str) -> dict:
+    url = "data:application/pdf;base64," + base64.b64encode(data).decode()
+    return {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": text},
+            {"type": "document_url", "document_url": url, **extra},
+        ],
+    }
+
+
+def test_a_pdf_is_read_for_real(server):
+    pdf = make_pdf(["Invoice 42 for Ada Lovelace, total 120 EUR", "Second page", "Third page"])
+    message = document_message(pdf, document_name="invoice.pdf")
+    body = post(server, {"model": SMALL, "messages": [message]})
+    content = body["choices"][0]["message"]["content"]
+    assert content.startswith(
+        'I read 1 document: a PDF (invoice.pdf) of 3 pages; page 1 begins: "Invoice 42 for '
+        'Ada Lovelace, total 120 EUR".'
+    )
+    without = post(
+        server,
+        {
+            "model": SMALL,
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Summarise this."}]}
+            ],
+        },
+    )
+    assert body["usage"]["prompt_tokens"] > without["usage"]["prompt_tokens"] + 10
+
+
+def test_structured_extraction_from_a_pdf(server):
+    pdf = make_pdf(["my name is Ada Lovelace, age 36"])
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    body = post(
+        server,
+        {
+            "model": SMALL,
+            "messages": [
+                document_message(pdf, "Extract the person: my name is Ada Lovelace, age 36")
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "p", "schema": schema},
+            },
+        },
+    )
+    assert json.loads(body["choices"][0]["message"]["content"]) == {
+        "name": "Ada Lovelace",
+        "age": 36,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("data:application/pdf;base64,@@@", "is not valid base64 data"),
+        (
+            "data:application/pdf;base64," + base64.b64encode(b"not a pdf").decode(),
+            "could not be read as a PDF",
+        ),
+        ("file:///etc/passwd", "neither an http(s) URL nor a PDF data URL"),
+    ],
+)
+def test_unreadable_documents_are_400(server, url, message):
+    response = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={
+            "model": SMALL,
+            "messages": [
+                {"role": "user", "content": [{"type": "document_url", "document_url": url}]}
+            ],
+        },
+        headers={"Authorization": "Bearer k"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert message in body["message"] and body["message"].startswith(
+        "Document at messages[0].content[0]"
+    )
+    assert (body["type"], body["code"]) == ("invalid_request_invalid_args", "3051")
+
+
+def test_a_remote_document_is_named_not_fetched(server):
+    message = {
+        "role": "user",
+        "content": [{"type": "document_url", "document_url": "https://example.com/paper.pdf"}],
+    }
+    body = post(server, {"model": SMALL, "messages": [message]})
+    assert (
+        "https://example.com/paper.pdf (not downloaded" in body["choices"][0]["message"]["content"]
+    )

@@ -11,7 +11,8 @@ The deterministic rules, in order (the same request always gets the same reply):
    parameters' nouns and its description: "What's the status of my transaction T1001?"
    calls ``retrieve_payment_status``); ``"any"``/``"required"`` with none of those calls
    the first tool. Arguments come from the message, see :mod:`._arguments`.
-3. Images in the last user message: "I see 1 image: 640x480 RGB JPEG." plus the text.
+3. Documents in the last user message: "I read 1 document: a PDF of 3 pages; page 1
+   begins: ..." plus the text; else images: "I see 1 image: 640x480 RGB JPEG." plus the text.
 4. Otherwise a reply that characterises the last user message and the settings received.
 
 ``response_format`` ``json_object`` / ``json_schema`` turns a text reply into JSON.
@@ -338,6 +339,12 @@ def deterministic_reply(checked: Checked) -> Reply:
         )
     if results:
         text = _answer_tool_results(request, results)
+    elif checked.documents.get(index):
+        infos = checked.documents[index]
+        noun = "document" if len(infos) == 1 else "documents"
+        text = f"I read {len(infos)} {noun}: " + "; ".join(i.describe() for i in infos) + "."
+        if user_text.strip():
+            text += f' You asked: "{_quote(user_text)}".'
     elif checked.images.get(index):
         text = _describe_images(checked, index)
         if user_text.strip():

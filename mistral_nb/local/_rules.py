@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from .._image_pixels import fit_within
 from . import _schema as s
 from ._catalogue import Catalogue, ModelCard
+from ._documents import DocumentInfo, DocumentRejected, inspect_document
 from ._images import MAX_IMAGES, ImageInfo, ImageRejected, inspect_image
 from ._tokens import LONG_TEXT, count_long, count_prompt
 from ._wire import INVALID_ARGS, Rejection
@@ -127,6 +128,7 @@ class Checked:
     card: ModelCard
     prompt_tokens: int
     images: dict[int, list[ImageInfo]] = field(default_factory=dict)  # by message index
+    documents: dict[int, list[DocumentInfo]] = field(default_factory=dict)  # by message index
     thinks: bool = False  # the reply reasons first
 
 
@@ -185,6 +187,7 @@ def _to_mistral(
     request: s.ChatCompletionRequest,
     images: dict[int, list[ImageInfo]] | None,
     card: ModelCard | None = None,
+    found_documents: dict[int, list[DocumentInfo]] | None = None,
 ) -> tuple[ChatCompletionRequest, list[str], int]:
     """mistral-common's request; with ``images`` (counting), decoded images are left out and
     their tokens returned, counted for ``card``'s family."""
@@ -200,9 +203,15 @@ def _to_mistral(
             if isinstance(content, list):
                 infos = iter((images or {}).get(index, []))
                 parts: list[Any] = []
+                documents = iter((found_documents or {}).get(index, []))
                 for part in content:
                     if isinstance(part, s.TextChunk):
                         parts.append(mc_chunk.TextChunk(text=part.text))
+                    elif isinstance(part, s.DocumentURLChunk):
+                        # mistral-common has no document chunk: the model reads its text.
+                        document = next(documents, None)
+                        text = document.text if document is not None else "[document]"
+                        parts.append(mc_chunk.TextChunk(text=text or "[document]"))
                     elif images is None:
                         parts.append(mc_chunk.ImageURLChunk(image_url=_image_url(part)))
                     else:
@@ -347,6 +356,22 @@ def _too_long(prompt_tokens: int, request: s.ChatCompletionRequest, limit: int) 
     return Rejection.mistral(400, message, *INVALID_ARGS)
 
 
+def _check_documents(request: s.ChatCompletionRequest) -> dict[int, list[DocumentInfo]]:
+    found: dict[int, list[DocumentInfo]] = {}
+    for index, message in enumerate(request.messages):
+        if not isinstance(message, s.UserMessage) or not isinstance(message.content, list):
+            continue
+        for position, part in enumerate(message.content):
+            if isinstance(part, s.DocumentURLChunk):
+                where = f"messages[{index}].content[{position}]"
+                try:
+                    info = inspect_document(part.document_url, where, part.document_name)
+                except DocumentRejected as exc:
+                    raise Rejection.mistral(400, str(exc), *INVALID_ARGS) from exc
+                found.setdefault(index, []).append(info)
+    return found
+
+
 def check_request(
     body: dict[str, Any],
     request: s.ChatCompletionRequest,
@@ -369,6 +394,7 @@ def check_request(
         raise _reject(exc) from exc
     _check_effort(request, card)
     images = _check_images(request, card)
+    documents = _check_documents(request)
     limit = card.max_context_length
     texts = _texts(request)
     if sum(map(len, texts)) > LONG_TEXT:
@@ -377,7 +403,7 @@ def check_request(
         prompt_tokens = count_long(texts, limit)
         if prompt_tokens > limit:
             raise _too_long(prompt_tokens, request, limit)
-    counted, dropped, pictured = _to_mistral(request, images, card)
+    counted, dropped, pictured = _to_mistral(request, images, card, documents)
     prompt_tokens = count_prompt(counted, dropped) + pictured
     if prompt_tokens + (request.max_tokens or 0) > limit:
         raise _too_long(prompt_tokens, request, limit)
@@ -387,5 +413,6 @@ def check_request(
         card=card,
         prompt_tokens=prompt_tokens,
         images=images,
+        documents=documents,
         thinks=thinks(request, card),
     )

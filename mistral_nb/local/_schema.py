@@ -57,7 +57,13 @@ class ImageURLChunk(_Strict):
     image_url: ImageURL | str
 
 
-ContentChunk = Annotated[TextChunk | ImageURLChunk, Field(discriminator="type")]
+class DocumentURLChunk(_Strict):
+    type: Literal["document_url"]
+    document_url: str
+    document_name: str | None = None
+
+
+ContentChunk = Annotated[TextChunk | ImageURLChunk | DocumentURLChunk, Field(discriminator="type")]
 
 
 class ThinkChunk(_Strict):
