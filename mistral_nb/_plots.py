@@ -79,6 +79,8 @@ def plot_tokens(log: TurnLog, turns: Iterable[int] | None = None) -> Figure:
                 linewidth=1.2,
                 label=f"turn {number} reasoning",
             )
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("time since the turn started (s)")
     ax.set_ylabel("tokens streamed")
     ax.set_title("Tokens over time")

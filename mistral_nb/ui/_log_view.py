@@ -33,19 +33,19 @@ PLOTS = {
     "tool-call durations": plot_calls,
 }
 # (header, CSS class, width, numeric); "" width takes what is left.  In a narrow panel
-# the columns marked "mnb-wide" give way (a container query in the stylesheet), so the
-# message column keeps room to read.
+# the columns marked "mnb-wide" (below 900 px), then "mnb-narrow" (below 640 px) give
+# way (container queries in the stylesheet), so the message column keeps room to read.
 _COLUMNS = [
-    ("turn", "mnb-c-turn", "40px", True),
-    ("time", "mnb-c-time mnb-wide", "66px", False),
-    ("model", "mnb-c-model", "16%", False),
-    ("status", "mnb-c-status", "64px", False),
-    ("in", "mnb-c-in", "52px", True),
-    ("out", "mnb-c-out", "52px", True),
-    ("TTFB", "mnb-c-ttfb", "62px", True),
-    ("tok/s", "mnb-c-rate mnb-wide", "56px", True),
-    ("cost", "mnb-c-cost mnb-wide", "66px", True),
-    ("finish", "mnb-c-finish mnb-wide", "56px", False),
+    ("turn", "mnb-c-turn", "36px", True),
+    ("time", "mnb-c-time mnb-wide", "62px", False),
+    ("model", "mnb-c-model", "14%", False),
+    ("status", "mnb-c-status", "58px", False),
+    ("in", "mnb-c-in", "48px", True),
+    ("out", "mnb-c-out", "48px", True),
+    ("TTFB", "mnb-c-ttfb", "60px", True),
+    ("tok/s", "mnb-c-rate mnb-narrow", "52px", True),
+    ("cost", "mnb-c-cost mnb-narrow", "62px", True),
+    ("finish", "mnb-c-finish mnb-wide", "50px", False),
     ("message → reply", "mnb-c-text", "", False),
 ]
 
@@ -336,10 +336,10 @@ class LogView(ShownAsWidget, VBox):
             note = ""
         self.written = paths
         where = directory.resolve()
-        items = "".join(f"<li><code>{html.escape(p.name)}</code></li>" for p in paths)
+        names = ", ".join(f"<code>{html.escape(p.name)}</code>" for p in paths)
         self.files.value = (
-            f"<div class='mnb-files mnb-hint'>in <code>{html.escape(str(where))}</code>:"
-            f"<ul style='margin:0'>{items}</ul></div>"
+            f"<div class='mnb-files mnb-hint'>{names} in <code>{html.escape(str(where))}</code>"
+            "</div>"
         )
         self.status.ok(f"wrote {len(paths)} {kind} file(s) to {where}{note}")
 

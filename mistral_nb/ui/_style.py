@@ -87,7 +87,8 @@ textarea.mnb-message {{ width: 100%; box-sizing: border-box; resize: vertical;
 .mnb-grid td.mnb-num, .mnb-grid th.mnb-num {{ text-align: right;
   font-variant-numeric: tabular-nums; }}
 .mnb-fit {{ container-type: inline-size; width: 100%; }}
-@container (max-width: 720px) {{ .mnb-grid .mnb-wide {{ display: none; }} }}
+@container (max-width: 900px) {{ .mnb-grid .mnb-wide {{ display: none; }} }}
+@container (max-width: 640px) {{ .mnb-grid .mnb-narrow {{ display: none; }} }}
 .mnb-label {{ font-size: var(--jp-widgets-font-size, 13px); color: {_FG}; }}
 .mnb-hint {{ color: {_FG2}; font-size: 0.85em; }}
 .mnb-files code {{ font-size: 0.85em; word-break: break-all; }}

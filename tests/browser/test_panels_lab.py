@@ -275,4 +275,7 @@ def test_the_layout_holds(panels: Panels, width: int) -> None:
     area = page.locator(".jp-OutputArea-output").filter(has=table).first
     assert table.bounding_box()["width"] <= area.bounding_box()["width"] + 1  # it fits
     assert _overflows(page, ".jupyter-widgets button") == []
+    # The first figure in a fresh HOME builds matplotlib's font cache: give it time.
+    plot = page.locator(".widget-image").filter(visible=True).last
+    expect(plot).to_be_visible(timeout=90_000)
     panels.shot_tabs(f"log-{width}")
