@@ -211,8 +211,14 @@ async def compare(
     images = list(images) if images is not None else None
     forks: list[Session] = []
     try:
-        for variant in checked:
-            forks.append(await asyncio.to_thread(session.fork, log=TurnLog(), **variant))
+        opened = await asyncio.gather(
+            *(asyncio.to_thread(session.fork, log=TurnLog(), **variant) for variant in checked),
+            return_exceptions=True,
+        )
+        forks = [fork for fork in opened if not isinstance(fork, BaseException)]
+        for failure in opened:
+            if isinstance(failure, BaseException):
+                raise failure
         turns = await asyncio.gather(*(fork.send(text, images=images) for fork in forks))
         conversations = [fork.messages for fork in forks]
         logs = [fork.log for fork in forks]

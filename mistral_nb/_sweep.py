@@ -348,7 +348,11 @@ async def sweep(
         if local is not None:
             await asyncio.to_thread(local.stop)
     interrupted = interrupted or (stop is not None and stop.is_set() and len(rows) < len(runs))
-    return _frame(runs, swept, rows, schema, gate, interrupted, time.monotonic() - started)
+    frame = _frame(runs, swept, rows, schema, gate, interrupted, time.monotonic() - started)
+    # What mnb.batch.submit(frame) needs to send the same sweep to the batch service.
+    frame.attrs["prompt"] = prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
+    frame.attrs["base"] = dict(base or {})
+    return frame
 
 
 def _open_session(

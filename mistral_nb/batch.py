@@ -47,12 +47,17 @@ _SPEC_KEYS = {"prompt", "grid", "settings", "repeats", "base", "schema"}
 def _spec(spec: Any, prompt: Any, repeats: int | None) -> dict[str, Any]:
     """A sweep spec from a spec dict, a bare grid plus ``prompt=``, or a frame of runs."""
     if isinstance(spec, pd.DataFrame):
-        swept = [c for c in spec.attrs.get("swept", []) if c in spec.columns] or [
-            c for c in spec.columns if c in SETTINGS
+        frame = spec
+        swept = [c for c in frame.attrs.get("swept", []) if c in frame.columns] or [
+            c for c in frame.columns if c in SETTINGS
         ]
-        rows = spec[swept].drop_duplicates().to_dict("records") if swept else [{}]
+        rows = frame[swept].drop_duplicates().to_dict("records") if swept else [{}]
         clean = [{k: v for k, v in row.items() if not _missing(v)} for row in rows]
-        spec = {"settings": clean}
+        spec = {"settings": clean, "base": frame.attrs.get("base") or {}}
+        if frame.attrs.get("prompt") is not None:
+            spec["prompt"] = frame.attrs["prompt"]
+        if "repeat" in frame and len(frame):
+            spec["repeats"] = int(frame["repeat"].max()) + 1
     if not isinstance(spec, Mapping):
         raise ExperimentError(
             "give a sweep spec ({'prompt': ..., 'grid': {...}}), a grid with prompt=..., "

@@ -135,3 +135,24 @@ def test_attach_reads_a_job_submitted_elsewhere(local):
     assert list(results["repeat"]) == [0, 1, 0, 1]
     assert list(results["temperature"]) == [0.0, 0.0, 1.0, 1.0]
     assert TEST_KEY not in repr(again)
+
+
+async def test_a_sweeps_frame_goes_to_the_batch_service_as_the_same_runs(local):
+    swept = await mnb.sweep(
+        "Say twenty words.",
+        grid={"temperature": [0.0, 0.5]},
+        base={"max_tokens": 7},
+        repeats=2,
+        api_key=TEST_KEY,
+        base_url=local.base_url,
+        progress=False,
+    )
+
+    job = mnb.batch.submit(swept, api_key=TEST_KEY, base_url=local.base_url)
+    results = job.wait(poll_s=0.05, progress=False).results()
+
+    assert list(results.columns) == list(swept.columns)
+    assert list(results["temperature"]) == list(swept["temperature"])
+    assert list(results["repeat"]) == list(swept["repeat"])
+    assert list(results["reply"]) == list(swept["reply"])
+    assert results["cost_usd"].sum() == pytest.approx(swept["cost_usd"].sum() / 2)
