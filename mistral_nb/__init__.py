@@ -23,9 +23,11 @@ from ._errors import (
     DocumentError,
     ExperimentError,
     ImageError,
+    JournalWarning,
     LocalMistralError,
     MessageTooLargeError,
     MistralNBError,
+    MistralNBWarning,
     RuntimeMisuseError,
     SessionBusyError,
     SessionClosedError,
@@ -48,7 +50,7 @@ from ._sweep import distinct_answers, sweep
 from ._sweep_plot import plot_sweep
 from ._tools import Tool, ToolOutcome, ToolRegistry
 from ._turn import CallRecord, Turn
-from ._turnlog import TurnLog
+from ._turnlog import LoadProblem, TurnLog
 
 __version__ = "0.1.0"
 
@@ -84,10 +86,13 @@ __all__ = [
     "EventKind",
     "ExperimentError",
     "ImageError",
+    "JournalWarning",
+    "LoadProblem",
     "LocalMistral",
     "LocalMistralError",
     "MessageTooLargeError",
     "MistralNBError",
+    "MistralNBWarning",
     "PreparedDocument",
     "PreparedImage",
     "RuntimeMisuseError",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._errors import MessageTooLargeError
+from ._errors import MessageTooLargeError, MistralNBWarning
 
 if TYPE_CHECKING:
     import openai
@@ -30,7 +30,7 @@ __all__ = [
 WARN_FRACTION = 0.9
 
 
-class ContextWindowWarning(UserWarning):
+class ContextWindowWarning(MistralNBWarning):
     """The conversation is close to (or past) the model's context length."""
 
 

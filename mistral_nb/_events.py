@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._turn import CallRecord, Turn
+from ._turn import CallRecord, TokenKind, Turn
 
 __all__ = ["EventKind", "Listeners", "SessionEvent", "TokenKind"]
 
@@ -22,8 +22,6 @@ EventKind = Literal[
     "settings",
     "warning",
 ]
-#: A streamed piece of the answer, or of the model's reasoning.
-TokenKind = Literal["text", "thinking"]
 
 _log = logging.getLogger("mistral_nb")
 

@@ -12,9 +12,9 @@ import asyncio
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from ._connection import mask_key, resolve_endpoint
 from ._context_window import ContextWindow, ContextWindowWarning
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Session", "SessionEvent"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Request:
     """One send(), prepared and checked in the caller's thread."""
 
@@ -45,6 +45,7 @@ class _Request:
     schema: Any
     response_format: dict[str, Any] | None
     warning: str | None
+    journal_warnings: list[warnings.WarningMessage] = field(default_factory=list)
 
 
 def _refused(turn: Turn) -> bool:
@@ -106,6 +107,10 @@ class Session:
             honouring the server's ``retry-after``); 4xx are never retried.
         max_tool_rounds: Model requests that may call tools within one turn;
             a further call is rejected and the turn ends with status ``error``.
+        turn_timeout: Seconds a whole turn may take (requests, retries, tool calls)
+            before it ends with status ``timeout``; ``request_timeout`` alone bounds
+            each wait for data, not a stream that trickles in.  Defaults to six times
+            ``request_timeout``; None for no limit.
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class Session:
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        turn_timeout: float | None | Literal["auto"] = "auto",
     ) -> None:
         self._closed = True  # until everything below exists
         # pipecat (and openai) take about a second to import: not before the first session.
@@ -145,6 +151,9 @@ class Session:
         self._owns_log = not isinstance(log, TurnLog)
         self.log = log if isinstance(log, TurnLog) else TurnLog(log)
         self.request_timeout = request_timeout
+        if turn_timeout == "auto":
+            turn_timeout = None if request_timeout is None else 6 * request_timeout
+        self.turn_timeout: float | None = turn_timeout
         self._max_retries = max_retries
         self._listeners = Listeners()
         self._recorder: TurnRecorder | None = None
@@ -364,7 +373,10 @@ class Session:
             # before anything is sent).
             warnings.warn(warning, ContextWindowWarning, stacklevel=2)
         request = _Request(text, prepared, docs, schema, response_format, warning)
-        return await self._runtime.run(self._turn(request))
+        turn = await self._runtime.run(self._turn(request))
+        for caught in request.journal_warnings:
+            warnings.warn(caught.message, caught.category, stacklevel=2)
+        return turn
 
     def ask(
         self,
@@ -439,7 +451,9 @@ class Session:
                 turn.warnings.append(request.warning)
                 self._emit("warning", turn, text=request.warning)
             try:
-                await self._chat.run_turn(recorder, {"role": "user", "content": content})
+                await self._chat.run_turn(
+                    recorder, {"role": "user", "content": content}, self.turn_timeout
+                )
             except asyncio.CancelledError:
                 recorder.finish("cancelled", "cancelled by the user")
                 raise
@@ -455,10 +469,15 @@ class Session:
                 if turn.completions:
                     last = turn.completions[-1]
                     self._window.turn_ended(last.prompt_tokens, last.completion_tokens)
-                try:
-                    self.log.append(turn)
-                finally:
-                    self._emit("turn_ended", turn)
+                # The journal warns when it misses a turn; here that must not cost the
+                # caller the Turn (with warnings as errors), so send() re-issues it.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        self.log.append(turn)
+                    finally:
+                        self._emit("turn_ended", turn)
+                request.journal_warnings.extend(caught)
             return turn
 
     def _take_back(self, turn: Turn) -> None:
@@ -582,6 +601,7 @@ class Session:
             request_timeout=self.request_timeout,
             max_retries=self._max_retries,
             max_tool_rounds=self.max_tool_rounds,
+            turn_timeout=self.turn_timeout,
         )
         messages = self.messages
         starts = list(self._turn_starts)

@@ -67,3 +67,71 @@ async def test_lone_surrogates_in_a_message_are_replaced_with_a_warning(session,
     assert turn.status == "ok"
     assert local.requests[-1]["messages"][-1]["content"] == "file \ufffd name"
     session.log.turns().to_csv(os.devnull)
+
+
+async def test_a_trickling_stream_ends_at_the_turn_deadline(tmp_path):
+    from conftest import TEST_KEY
+
+    # Each token arrives well within the read timeout, but the reply would take minutes.
+    with mnb.LocalMistral(api_key=TEST_KEY, token_delay=0.3, reply_tokens=2000) as slow:
+        async with mnb.Session(
+            api_key=TEST_KEY, base_url=slow.base_url, request_timeout=2, turn_timeout=3
+        ) as session:
+            turn = await session.send("a very long story")
+            assert turn.status == "timeout" and "deadline" in turn.error
+            assert 0 < len(turn.token_text) < 2000
+            slow.push("short")
+            after = await session.send("again")
+            assert after.status == "ok"
+
+
+def test_turn_timeout_defaults_to_six_request_timeouts(local):
+    from conftest import TEST_KEY
+
+    with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, request_timeout=5) as session:
+        assert session.turn_timeout == 30
+    with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, request_timeout=None) as session:
+        assert session.turn_timeout is None
+
+
+async def test_a_base_url_behind_a_same_origin_redirect_works_like_the_raw_client(local):
+    import aiohttp
+    from aiohttp import web
+    from conftest import TEST_KEY
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"/v1/{request.match_info['tail']}")
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        async with aiohttp.ClientSession() as client:
+            async with client.request(
+                request.method,
+                f"{local.server_url}/v1/{request.match_info['tail']}",
+                data=await request.read(),
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            ) as upstream:
+                response = web.StreamResponse(status=upstream.status)
+                response.content_type = upstream.content_type
+                await response.prepare(request)
+                async for data in upstream.content.iter_any():
+                    await response.write(data)
+                await response.write_eof()
+                return response
+
+    app = web.Application()
+    app.router.add_route("*", "/old/v1/{tail:.*}", moved)
+    app.router.add_route("*", "/v1/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with mnb.Session(
+            api_key=TEST_KEY, base_url=f"http://127.0.0.1:{port}/old/v1"
+        ) as session:
+            turn = await session.send("hello through a redirect")
+            assert turn.status == "ok", turn.error
+            assert turn.text
+    finally:
+        await runner.cleanup()

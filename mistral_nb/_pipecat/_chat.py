@@ -158,8 +158,14 @@ class PipecatChat:
 
     # -- a turn ----------------------------------------------------------------------
 
-    async def run_turn(self, recorder: TurnRecorder, message: dict[str, Any]) -> None:
-        """Send ``message`` and wait until ``recorder`` says the turn is over."""
+    async def run_turn(
+        self, recorder: TurnRecorder, message: dict[str, Any], deadline: float | None = None
+    ) -> None:
+        """Send ``message`` and wait until ``recorder`` says the turn is over.
+
+        ``deadline`` (seconds) bounds the whole turn: a stream that trickles in just
+        fast enough for the HTTP client's read timeout still ends, as "timeout".
+        """
         assert self._worker is not None, "start() first"
         self._recorder = recorder
         self.observer.recorder = recorder
@@ -167,7 +173,15 @@ class PipecatChat:
         try:
             append = LLMMessagesAppendFrame(messages=[message], run_llm=True)  # type: ignore[list-item]
             await self._worker.queue_frame(append)
-            await asyncio.shield(recorder.done)
+            try:
+                await asyncio.wait_for(asyncio.shield(recorder.done), deadline)
+            except TimeoutError:
+                recorder.finish(
+                    "timeout",
+                    f"the turn took longer than its {deadline:g} s deadline "
+                    "(Session(turn_timeout=...)) and was stopped; what streamed is kept",
+                )
+                await self.interrupt()
         except asyncio.CancelledError:
             # The caller went away (a cancelled task, Ctrl+C): stop the stream before the
             # flush below, or it would wait for the whole reply.

@@ -108,8 +108,7 @@ class NotebookMistralService(MistralLLMService):
     ) -> Any:
         async def on_request(request: httpx.Request) -> None:
             if self.hooks is not None and _is_completion(request):
-                # A redirected request is re-sent without being read again.
-                self.hooks.request_sent(request.content if _is_read(request) else b"")
+                self.hooks.request_sent(_body(request))
 
         async def on_response(response: httpx.Response) -> None:
             if self.hooks is not None and _is_completion(response.request):
@@ -244,12 +243,18 @@ def _is_completion(request: httpx.Request) -> bool:
     return request.url.path.endswith("/chat/completions")
 
 
-def _is_read(request: httpx.Request) -> bool:
+def _body(request: httpx.Request) -> bytes:
+    """The request body, or b"" for a redirected request whose stream is not read again.
+
+    The OpenAI client's HTTP library (httpx, or its fork httpx2) raises its own
+    ``RequestNotRead`` there, so the check is on the name, not the class.
+    """
     try:
-        request.content  # noqa: B018 - raises RequestNotRead for an unread stream
-    except httpx.RequestNotRead:
-        return False
-    return True
+        return request.content
+    except Exception as exc:
+        if type(exc).__name__ == "RequestNotRead":
+            return b""
+        raise
 
 
 def copy_service(
