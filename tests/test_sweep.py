@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -314,3 +315,45 @@ async def test_runs_may_call_tools_and_send_images(local):
     assert pictures.loc[0, "status"] == "ok"
     assert "image" in pictures.loc[0, "reply"]
     assert local.requests[-1]["messages"][-1]["content"][-1]["type"] == "image_url"
+
+
+def test_ctrl_c_in_a_script_keeps_the_finished_rows(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "interrupted_sweep.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os, signal, threading, time
+            import mistral_nb as mnb
+            from mistral_nb.local import LocalMistral
+
+            with LocalMistral(api_key="k", reply_tokens=20, token_delay=0.02) as local:
+                def interrupt():
+                    while len(local.requests) < 3:
+                        time.sleep(0.01)
+                    os.kill(os.getpid(), signal.SIGINT)
+
+                threading.Thread(target=interrupt, daemon=True).start()
+                df = asyncio.run(mnb.sweep(
+                    "Hi.", grid={"temperature": [0.0, 0.2, 0.4, 0.6, 0.8]}, concurrency=1,
+                    api_key="k", base_url=local.base_url, progress=False))
+                print(len(df), df.attrs["summary"]["interrupted"], set(df["status"]))
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MISTRAL_")}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows, interrupted, statuses = done.stdout.split(maxsplit=2)
+    assert 2 <= int(rows) < 5 and interrupted == "True" and statuses.strip() == "{'ok'}"
