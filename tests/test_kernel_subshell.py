@@ -86,6 +86,8 @@ class Kernel:
         self._idle: set[str] = set()
         self._replies: dict[str, dict[str, Any]] = {}
         self._probe: str | None = None
+        #: A wait timed out: a cell may still be running, so this kernel is not reusable.
+        self.stuck = False
 
     def close(self) -> None:
         self.client.stop_channels()
@@ -103,6 +105,7 @@ class Kernel:
             if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
                 assert reply["content"]["status"] == "ok", reply["content"]
                 return str(reply["content"]["subshell_id"])
+        self.stuck = True
         raise TimeoutError("the kernel did not answer create_subshell_request")
 
     # -- cells -------------------------------------------------------------------------
@@ -125,6 +128,7 @@ class Kernel:
         while not (msg_id in self._replies and msg_id in self._idle):
             if time.monotonic() > deadline:
                 so_far = "".join(self._output.get(msg_id, []))
+                self.stuck = True
                 raise TimeoutError(f"{what} did not finish in {timeout:.0f} s; output: {so_far!r}")
             self._pump(0.05)
         output = "".join(self._output.pop(msg_id, []))
@@ -219,18 +223,41 @@ class Kernel:
             self._replies[reply["parent_header"].get("msg_id")] = reply["content"]
 
 
-@pytest.fixture
-def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    kernel = Kernel(tmp_path)
+class KernelPool:
+    """One kernel for the module (starting one and importing mistral_nb takes ~15 s here),
+    replaced by a fresh one after a test leaves it stuck on a cell that never ended."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.current: Kernel | None = None
+
+    def get(self) -> Kernel:
+        if self.current is not None and self.current.stuck:
+            self.close()
+        if self.current is None:
+            self.current = Kernel(self.workdir)
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelPool]:
+    pool = KernelPool(tmp_path_factory.mktemp("kernel"))
     try:
-        yield kernel
+        yield pool
     finally:
-        kernel.close()
+        pool.close()
 
 
 @pytest.fixture
-def session_kernel(kernel: Kernel) -> Kernel:
-    """A kernel with ``session = mnb.Session()`` (offline) and one turn done on the main shell."""
+def session_kernel(kernels: KernelPool) -> Iterator[Kernel]:
+    """A kernel with a new ``session = mnb.Session()`` (offline), one turn done on the main
+    shell; the session is closed afterwards."""
+    kernel = kernels.get()
     out = kernel.run(
         """
         import mistral_nb as mnb
@@ -242,7 +269,12 @@ def session_kernel(kernel: Kernel) -> Kernel:
     )
     assert out.splitlines()[-1].startswith("ok 1 You said:"), out
     kernel.run(SLOW_REPLIES)
-    return kernel
+    yield kernel
+    if not kernel.stuck:
+        try:
+            kernel.run("session.close()")
+        except (TimeoutError, KernelError):
+            kernel.stuck = True  # the next test gets a fresh kernel
 
 
 def wait_for_tokens(kernel: Kernel, *, turn: int) -> None:
