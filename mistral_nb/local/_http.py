@@ -15,15 +15,14 @@ route handlers apply that one, see ``_server``).
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["LOGGER", "QuietRunner"]
+from ._state import LOGGER
 
-LOGGER = logging.getLogger("mistral_nb.local")
+__all__ = ["QuietRunner", "mark_began"]
 
 _BAD_REQUEST = (
     b'{"object":"error","message":"Bad request: the HTTP request could not be parsed",'

@@ -9,7 +9,7 @@ import threading
 from typing import Any, TextIO
 
 from ._endpoint import LocalMistral
-from ._http import LOGGER
+from ._state import LOGGER
 
 __all__ = ["serve"]
 

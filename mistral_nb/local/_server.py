@@ -23,8 +23,8 @@ from aiohttp import web
 
 from ._batch import add_batch_routes
 from ._faults import DEFAULT_BODY, GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan, default_error
-from ._http import LOGGER, mark_began
-from ._state import Exchange, State
+from ._http import mark_began
+from ._state import LOGGER, Exchange, State
 from ._stream import Layout, reasoning_content
 from ._wire import (
     Rejection,

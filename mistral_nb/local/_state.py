@@ -7,6 +7,7 @@ caller's thread reads and adds (``push``, ``inject``, ``reset``). One lock guard
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,10 @@ from ._faults import Fault, FaultPlan
 from ._script import Transition, check_script_item
 from ._wire import Era
 
-__all__ = ["Exchange", "State"]
+__all__ = ["LOGGER", "Exchange", "State"]
+
+LOGGER = logging.getLogger("mistral_nb.local")
+"""Where each exchange is logged, one line each (``mistral-nb serve`` prints them)."""
 
 _HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _EMPTY = object()
