@@ -21,18 +21,19 @@ results of a job submitted from another kernel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ._connection import DEFAULT_BASE_URL, resolve_endpoint
-from ._errors import BatchJobError, ExperimentError
+from ._errors import APIError, BatchJobError, ExperimentError
 from ._pricing import cost_usd
 from ._settings import SETTINGS, validate_settings
 from ._structured import to_response_format
@@ -149,6 +150,33 @@ def to_jsonl(
     return path
 
 
+@contextlib.contextmanager
+def _calling(what: str) -> Iterator[None]:
+    """The SDK's errors as ours: what failed, the status, and the service's own message."""
+    try:
+        yield
+    except APIError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status_code", None)
+        if status is None and type(exc).__module__.split(".")[0] not in ("mistralai", "httpx"):
+            raise
+        detail = getattr(exc, "body", None) or str(exc)
+        try:
+            parsed = json.loads(detail)
+            if isinstance(parsed, dict):
+                detail = parsed.get("message") or parsed.get("detail") or detail
+        except (TypeError, ValueError):
+            pass
+        hint = {401: ": check MISTRAL_API_KEY", 404: ": check the job or file id and base_url"}
+        where = f" ({status})" if status else " (no answer)"
+        raise APIError(
+            f"the batch service could not {what}{where}: {str(detail).strip()[:300]}"
+            f"{hint.get(status or 0, '')}",
+            status_code=status,
+        ) from None
+
+
 def _client(api_key: str | None, base_url: str | None) -> tuple[Any, Any]:
     try:
         from mistralai.client import Mistral
@@ -182,16 +210,18 @@ def submit(
     client, local = _client(api_key, base_url)
     try:
         data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
-        uploaded = client.files.upload(
-            file={"file_name": "mistral_nb_batch.jsonl", "content": data}, purpose="batch"
-        )
-        job = client.batch.jobs.create(
-            endpoint="/v1/chat/completions",
-            input_files=[uploaded.id],
-            model=model,
-            metadata={**meta, **dict(metadata or {})},
-            timeout_hours=timeout_hours,
-        )
+        with _calling("take the batch file"):
+            uploaded = client.files.upload(
+                file={"file_name": "mistral_nb_batch.jsonl", "content": data}, purpose="batch"
+            )
+        with _calling("create the job"):
+            job = client.batch.jobs.create(
+                endpoint="/v1/chat/completions",
+                input_files=[uploaded.id],
+                model=model,
+                metadata={**meta, **dict(metadata or {})},
+                timeout_hours=timeout_hours,
+            )
     except BaseException:
         if local is not None:
             local.stop()
@@ -218,7 +248,9 @@ class BatchJob:
     ) -> BatchJob:
         """The job ``job_id``, submitted earlier (from any kernel)."""
         client, local = _client(api_key, base_url)
-        return cls(client, client.batch.jobs.get(job_id=job_id), local=local)
+        with _calling(f"find batch job {job_id}"):
+            job = client.batch.jobs.get(job_id=job_id)
+        return cls(client, job, local=local)
 
     @property
     def id(self) -> str:
@@ -234,7 +266,8 @@ class BatchJob:
 
     def refresh(self) -> BatchJob:
         """Fetch the job's status and counts again."""
-        self.job = self._client.batch.jobs.get(job_id=self.id)
+        with _calling(f"report on batch job {self.id}"):
+            self.job = self._client.batch.jobs.get(job_id=self.id)
         return self
 
     def wait(
@@ -267,7 +300,8 @@ class BatchJob:
 
     def cancel(self) -> BatchJob:
         """Ask the service to cancel the job (the runs done so far stay readable)."""
-        self.job = self._client.batch.jobs.cancel(job_id=self.id)
+        with _calling(f"cancel batch job {self.id}"):
+            self.job = self._client.batch.jobs.cancel(job_id=self.id)
         return self
 
     def close(self) -> None:
@@ -279,7 +313,8 @@ class BatchJob:
     def _read(self, file_id: str | None) -> list[Any]:
         if not file_id:
             return []
-        text = self._client.files.download(file_id=file_id).read().decode("utf-8", "replace")
+        with _calling(f"send file {file_id}"):
+            text = self._client.files.download(file_id=file_id).read().decode("utf-8", "replace")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def results(self) -> pd.DataFrame:

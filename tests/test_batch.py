@@ -156,3 +156,15 @@ async def test_a_sweeps_frame_goes_to_the_batch_service_as_the_same_runs(local):
     assert list(results["repeat"]) == list(swept["repeat"])
     assert list(results["reply"]) == list(swept["reply"])
     assert results["cost_usd"].sum() == pytest.approx(swept["cost_usd"].sum() / 2)
+
+
+def test_a_refused_key_or_an_unknown_job_is_our_error_without_the_key(local):
+    wrong = "sk-wrong-key-0123456789abcdef"
+    with pytest.raises(mnb.APIError, match=r"\(401\).*MISTRAL_API_KEY") as caught:
+        mnb.batch.submit(
+            {"prompt": "Hi.", "grid": {"top_p": [1.0]}}, api_key=wrong, base_url=local.base_url
+        )
+    assert wrong not in str(caught.value) and caught.value.status_code == 401
+
+    with pytest.raises(mnb.APIError, match="find batch job nope.*404"):
+        mnb.batch.BatchJob.attach("nope", api_key=TEST_KEY, base_url=local.base_url)
