@@ -279,3 +279,30 @@ def test_the_layout_holds(panels: Panels, width: int) -> None:
     plot = page.locator(".widget-image").filter(visible=True).last
     expect(plot).to_be_visible(timeout=90_000)
     panels.shot_tabs(f"log-{width}")
+
+
+def _luminance(page: Any, locator: Any, prop: str) -> float:
+    rgb = page.evaluate(
+        "([el, prop]) => getComputedStyle(el)[prop]", [locator.element_handle(), prop]
+    )
+    r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_the_dark_theme_keeps_the_panels_readable(panels: Panels) -> None:
+    # Last in this file: JupyterLab keeps the theme for the tests after it.
+    page = panels.page
+    panels.send_and_wait("hello in the dark")
+    page.get_by_role("menuitem", name="Settings", exact=True).click()
+    page.get_by_role("menuitem", name="Theme", exact=True).click()
+    page.get_by_role("menuitem", name="JupyterLab Dark", exact=True).click()
+    expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=TURN_MS)
+    reply = panels.transcript.locator(".mnb-md").last
+    user = panels.transcript.locator(".mnb-user").last
+    assert _luminance(page, reply, "color") > 0.6  # light text...
+    assert _luminance(page, user, "backgroundColor") < 0.4  # ...on dark bubbles
+    panels.shot("dark")
+    panels.tab("log")
+    cell = page.locator("table.mnb-grid td").filter(visible=True).first
+    assert _luminance(page, cell, "color") > 0.6
+    panels.shot_tabs("dark-log")
