@@ -36,6 +36,7 @@ from ._errors import ExperimentError
 from ._pricing import cost_usd
 from ._settings import SETTINGS, validate_settings
 from ._structured import parse_reply, to_response_format
+from ._tools import ToolRegistry
 from ._turn import Turn
 from ._turnlog import TurnLog
 
@@ -238,7 +239,7 @@ async def sweep(
         repeats: Runs per combination (for stability: see :func:`distinct_answers`).
         concurrency: Most runs in flight at once.
         base: Settings every run shares (``{"model": ..., "max_tokens": ...}``).
-        tools: A :class:`ToolRegistry` the runs may call.
+        tools: A :class:`ToolRegistry` the runs may call, or a list of functions.
         images: Images sent with the prompt, as ``Session.send`` takes them.
         schema: A pydantic model, JSON schema or ``"json"``: sent as ``response_format``
             and each reply parsed (``parsed_ok``, ``parsed`` columns).
@@ -277,6 +278,11 @@ async def sweep(
     if schema is not None:
         shared["response_format"] = to_response_format(schema)
     images = list(images) if images is not None else None
+    if tools is not None and not isinstance(tools, ToolRegistry):
+        registry = ToolRegistry()
+        for function in tools:
+            registry.register(function)
+        tools = registry
     key, url, local = resolve_endpoint(api_key, base_url)
     started = time.monotonic()
     gate = RateGate(first_backoff_s)

@@ -291,10 +291,8 @@ async def test_plot_sweep_returns_a_labelled_figure(local):
 async def test_runs_may_call_tools_and_send_images(local):
     from PIL import Image
 
-    tools = mnb.ToolRegistry()
     calls = []
 
-    @tools.register
     def get_weather(city: str) -> str:
         """The weather in a city."""
         calls.append(city)
@@ -304,7 +302,7 @@ async def test_runs_may_call_tools_and_send_images(local):
         local,
         prompt="Use get_weather with city=Paris please",
         grid={"temperature": [0.0, 0.5]},
-        tools=tools,
+        tools=[get_weather],  # or a ToolRegistry
     )
     assert (df["n_calls"] == 1).all() and calls == ["Paris", "Paris"]
     assert df.loc[0, "log"].calls().loc[0, "result"] == "sunny in Paris"
