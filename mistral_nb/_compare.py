@@ -22,7 +22,7 @@ import pandas as pd
 
 from ._errors import ExperimentError, SessionBusyError
 from ._settings import validate_settings
-from ._sweep import turn_row
+from ._sweep_rows import turn_row
 from ._turn import Turn
 from ._turnlog import TurnLog
 

@@ -27,7 +27,8 @@ from ._compare import word_diff
 from ._connection import resolve_endpoint
 from ._errors import ExperimentError
 from ._settings import validate_settings
-from ._sweep import set_conversation, turn_row
+from ._sweep import set_conversation
+from ._sweep_rows import turn_row
 from ._tools import ToolRegistry
 from ._turn import Turn
 from ._turnlog import TurnLog

@@ -37,7 +37,7 @@ from ._errors import APIError, BatchJobError, ExperimentError
 from ._pricing import cost_usd
 from ._settings import SETTINGS, validate_settings
 from ._structured import to_response_format
-from ._sweep import plan_runs, result_columns, split_prompt
+from ._sweep_rows import plan_runs, result_columns, split_prompt
 
 __all__ = ["BatchJob", "submit", "to_jsonl", "to_lines"]
 

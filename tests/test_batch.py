@@ -12,6 +12,7 @@ from mistralai.client.models import BatchRequest, ChatCompletionRequest
 
 import mistral_nb as mnb
 from mistral_nb._pricing import cost_usd
+from mistral_nb._sweep_rows import result_columns
 from mistral_nb.local import Fault, LocalMistral
 
 SPEC = {
@@ -63,7 +64,7 @@ def test_results_round_trip_through_localmistrals_batch_endpoints(local):
     assert list(results["repeat"]) == [0, 1] * 8
     assert results.attrs["swept"] == ["temperature", "top_p", "max_tokens"]
     # The same shape as a sweep's frame, joined on custom_id, costed at batch prices.
-    assert list(results.columns) == mnb._sweep.result_columns(results.attrs["swept"])
+    assert list(results.columns) == result_columns(results.attrs["swept"])
     assert (results["completion_tokens"] <= results["max_tokens"]).all()
     row = results.iloc[3]
     assert row["cost_usd"] == pytest.approx(
