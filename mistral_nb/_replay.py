@@ -87,6 +87,13 @@ def _split(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], str]
         raise ExperimentError("the logged request does not end with the user's message")
     content = messages[-1].get("content")
     if isinstance(content, list):
+        kinds = {p.get("type") for p in content if isinstance(p, dict)} - {"text"}
+        if kinds:
+            raise ExperimentError(
+                f"the logged message carried {', '.join(sorted(map(str, kinds)))} chunks, which "
+                "a replay cannot send again from the log: send the message again with "
+                "session.send(..., images=[...] or documents=[...])"
+            )
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return system, messages[:-1], str(content or "")
 

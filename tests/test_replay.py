@@ -79,3 +79,13 @@ async def test_a_saved_log_replays_every_turn_and_compares(session, local, tmp_p
     # Each turn went from its own logged request: turn 2 carried turn 1's original answer.
     assert local.requests[-1]["messages"][:-1] == session.log[1].requests[0]["messages"][:-1]
     assert len(log) == 2  # the saved log is not changed
+
+
+async def test_a_turn_with_an_image_cannot_be_replayed_from_the_log(session):
+    from PIL import Image
+
+    await session.send("What is this?", images=[Image.new("RGB", (32, 32))])
+
+    with pytest.raises(mnb.ExperimentError, match="image") as caught:
+        await session.replay(turn=1, model="mistral-large-latest")
+    assert "session.send" in str(caught.value)
