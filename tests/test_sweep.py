@@ -355,3 +355,16 @@ def test_ctrl_c_in_a_script_keeps_the_finished_rows(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows, interrupted, statuses = done.stdout.split(maxsplit=2)
     assert 2 <= int(rows) < 5 and interrupted == "True" and statuses.strip() == "{'ok'}"
+
+
+async def test_the_progress_bar_counts_runs_in_a_terminal(local, capfd):
+    await mnb.sweep(
+        "Hi.",
+        grid={"temperature": [0.0, 0.5, 1.0]},
+        api_key=TEST_KEY,
+        base_url=local.base_url,
+        progress=True,
+    )
+
+    shown = capfd.readouterr().err
+    assert "sweep" in shown and "3/3" in shown and "errors=0" in shown
