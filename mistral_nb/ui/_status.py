@@ -33,7 +33,13 @@ __all__ = [
 
 _log = logging.getLogger("mistral_nb.ui")
 
-_COLOURS = {"info": "#555", "ok": "#2e7d32", "warning": "#b26a00", "error": "#c62828"}
+# JupyterLab's theme colours (light and dark), with light fallbacks elsewhere.
+_COLOURS = {
+    "info": "var(--jp-ui-font-color2, #555)",
+    "ok": "var(--jp-success-color1, #2e7d32)",
+    "warning": "var(--jp-warn-color1, #b26a00)",
+    "error": "var(--jp-error-color1, #c62828)",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
