@@ -34,7 +34,14 @@ from pipecat.frames.frames import LLMThoughtEndFrame, LLMThoughtStartFrame, LLMT
 from pipecat.services.mistral.llm import MistralLLMService, MistralLLMSettings
 
 from ._settings_map import to_request
-from ._stream import StreamReshaper, Thinking, cached_tokens
+from ._stream import (
+    MISTRAL_ID,
+    StreamReshaper,
+    Thinking,
+    cached_tokens,
+    mistral_call_id,
+    valid_name,
+)
 
 __all__ = ["NotebookMistralService", "ServiceHooks", "copy_service"]
 
@@ -54,15 +61,50 @@ class ServiceHooks(Protocol):
 
 
 class NotebookMistralAdapter(MistralLLMAdapter):
-    """Mistral's adapter without the ``" "`` prefix padding after a trailing tool message."""
+    """Mistral's adapter, minus the ``" "`` padding after a trailing tool message, plus
+    tool-call ids and names Mistral accepts back."""
 
     def _transform_messages(self, messages: list[Any]) -> list[Any]:
-        shaped = super()._transform_messages(messages)
+        shaped = super()._transform_messages(messages)  # deep copies: ours to change
         # The parent pads a trailing tool message with an assistant " " and then
         # marks that padding as a prefix; drop exactly that padding.
         if messages and messages[-1].get("role") == "tool":
             shaped = shaped[:-1]
-        return shaped
+        return valid_tool_calls(shaped)
+
+
+def valid_tool_calls(messages: list[Any]) -> list[Any]:
+    """``messages`` with every tool-call id and name in a form Mistral accepts, in place.
+
+    The stream reshaper already gives each call a fresh id and a valid name; this is the
+    net under it for what only shows once the reply is over (a call the model never
+    named).  An id that is missing, malformed or already used gets a new one, and the
+    tool messages answering that call (in order after it) follow.
+    """
+    used: set[str] = set()
+    for position, message in enumerate(messages):
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        if not calls:
+            continue
+        renamed: list[tuple[Any, str]] = []
+        for index, call in enumerate(calls):
+            old = call.get("id")
+            new = old
+            if not isinstance(old, str) or not MISTRAL_ID.fullmatch(old) or old in used:
+                new = mistral_call_id(f"{position}/{index}/{old}")
+                while new in used:
+                    new = mistral_call_id(f"{new}/{position}")
+                call["id"] = new
+            used.add(new)
+            renamed.append((old, new))
+            function = call.get("function")
+            if isinstance(function, dict):
+                function["name"] = valid_name(function.get("name") or "") or "_"
+        answers = [m for m in messages[position + 1 :] if m.get("role") == "tool"][: len(calls)]
+        for answer, (old, new) in zip(answers, renamed, strict=False):
+            if answer.get("tool_call_id") in (old, None, ""):
+                answer["tool_call_id"] = new
+    return messages
 
 
 class NotebookMistralService(MistralLLMService):

@@ -41,7 +41,7 @@ from openai.types.chat.chat_completion_chunk import (
 
 __all__ = ["StreamReshaper", "Thinking", "cached_tokens", "mistral_call_id"]
 
-_MISTRAL_ID = re.compile(r"[A-Za-z0-9]{9}")
+MISTRAL_ID = re.compile(r"[A-Za-z0-9]{9}")
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -59,7 +59,7 @@ class Thinking:
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _valid_name(name: str | None) -> str | None:
+def valid_name(name: str | None) -> str | None:
     """A tool name Mistral accepts back in the conversation.
 
     A name outside ``[A-Za-z0-9_-]{1,64}`` (``../../etc/passwd``, 65 characters) would
@@ -193,7 +193,7 @@ class StreamReshaper:
 
     def _shape_call(self, call: Any) -> ChoiceDeltaToolCall:
         function = getattr(call, "function", None)
-        name = _valid_name(getattr(function, "name", None) or None)
+        name = valid_name(getattr(function, "name", None) or None)
         arguments = getattr(function, "arguments", None)
         source_id = getattr(call, "id", None) or None
         index = getattr(call, "index", None)
@@ -228,7 +228,7 @@ class StreamReshaper:
             )
 
         ordinal = len(self._calls)
-        if source_id is not None and _MISTRAL_ID.fullmatch(source_id):
+        if source_id is not None and MISTRAL_ID.fullmatch(source_id):
             call_id = source_id
         else:
             call_id = mistral_call_id(f"{self._salt}/{ordinal}/{source_id}")
