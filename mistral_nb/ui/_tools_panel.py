@@ -24,7 +24,7 @@ def _tool_html(tool: Tool) -> str:
     return (
         f"<code><b>{html.escape(tool.name)}</b>({html.escape(tool.signature)})</code>"
         f"<span title='{html.escape(tool.description, quote=True)}' "
-        f"style='color:#555'>&nbsp;&nbsp;{html.escape(summary)}</span>"
+        f"class='mnb-hint'>&nbsp;&nbsp;{html.escape(summary)}</span>"
     )
 
 
@@ -64,7 +64,7 @@ class ToolsPanel(ShownAsWidget, VBox):
             [
                 stylesheet(),
                 HTML(
-                    "<b>Tools</b> <span style='font-size:smaller;color:#666'>(checked: "
+                    "<b>Tools</b> <span class='mnb-hint'>(checked: "
                     "offered to the model from the next request)</span>"
                 ),
                 self.tool_list,
