@@ -49,7 +49,8 @@ from ._settings import SETTINGS, Setting
 from ._sweep import distinct_answers, sweep
 from ._sweep_plot import plot_sweep
 from ._tools import Tool, ToolOutcome, ToolRegistry
-from ._turn import CallRecord, Turn
+from ._turn import CallRecord, Turn, TurnStatus
+from ._turn_records import CallStatus
 from ._turnlog import LoadProblem, TurnLog
 
 __version__ = "0.1.0"
@@ -80,6 +81,7 @@ __all__ = [
     "APIError",
     "BatchJobError",
     "CallRecord",
+    "CallStatus",
     "Comparison",
     "ContextWindowWarning",
     "DocumentError",
@@ -110,6 +112,7 @@ __all__ = [
     "Turn",
     "TurnLog",
     "TurnLogError",
+    "TurnStatus",
     "batch",
     "distinct_answers",
     "estimate_image_tokens",

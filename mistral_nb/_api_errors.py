@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import openai
 
@@ -28,7 +28,7 @@ __all__ = ["Failure", "describe_failure"]
 
 @dataclass(frozen=True)
 class Failure:
-    status: str  # error | timeout
+    status: Literal["error", "timeout"]
     message: str
     status_code: int | None = None
     category: str | None = None

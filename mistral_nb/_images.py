@@ -239,14 +239,14 @@ def prepare_images(
     """
     if _is_single_source(sources):
         raise ImageError(
-            "prepare_images takes a list of images; for one image pass [image] "
-            "or call prepare_image(image)"
+            "images= takes a list of images; for one image pass images=[image] "
+            "(or call prepare_image(image))"
         )
     try:
         items = list(sources)
     except TypeError as exc:
         raise ImageError(
-            f"prepare_images takes a list of images, not a {type(sources).__name__}"
+            f"images= takes a list of images, not a {type(sources).__name__}"
         ) from exc
     if len(items) > MAX_IMAGES_PER_REQUEST:
         raise ImageError(

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._api_errors import describe_failure
 from ._events import TokenKind
-from ._turn import CallRecord, Completion, Turn
+from ._turn import CallRecord, Completion, Turn, TurnStatus
 
 __all__ = ["TurnRecorder", "elide_images"]
 
@@ -61,7 +61,7 @@ class TurnRecorder:
     def elapsed(self, now: float | None = None) -> float:
         return (time.perf_counter() if now is None else now) - self._t0
 
-    def finish(self, status: str, error: str | None = None, **details: Any) -> None:
+    def finish(self, status: TurnStatus, error: str | None = None, **details: Any) -> None:
         """End the turn (first call wins)."""
         if self.finished:
             return

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress
 from operator import not_
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 
@@ -32,10 +32,12 @@ from ._text import clean_text, clean_turn
 from ._turn_display import turn_html
 from ._turn_records import CallRecord, Completion
 
-__all__ = ["KINDS", "CallRecord", "Completion", "TokenKind", "Turn"]
+__all__ = ["KINDS", "CallRecord", "Completion", "TokenKind", "Turn", "TurnStatus"]
 
 #: What a streamed piece is: the model's reasoning, or its answer.
 TokenKind = Literal["text", "thinking"]
+#: How a turn ended ("running" while it runs).
+TurnStatus = Literal["running", "ok", "error", "timeout", "cancelled"]
 #: ``token_kind`` holds an index into this tuple.
 KINDS: tuple[TokenKind, ...] = ("text", "thinking")
 _TEXT, _THINKING = 0, 1
@@ -80,7 +82,7 @@ class Turn:
     user_text: str
     settings: dict[str, Any] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "running"
+    status: TurnStatus = "running"
     error: str | None = None
     error_status_code: int | None = None
     error_category: str | None = None
@@ -383,7 +385,7 @@ class Turn:
             user_text=data["user_text"],
             settings=data.get("settings") or {},
             images=data.get("images") or [],
-            status=str(data["status"]),
+            status=cast(TurnStatus, str(data["status"])),
             error=data.get("error"),
             error_status_code=data.get("error_status_code"),
             error_category=data.get("error_category"),

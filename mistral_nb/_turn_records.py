@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["CallRecord", "Completion"]
+__all__ = ["CallRecord", "CallStatus", "Completion"]
+
+#: How a tool call ended.
+CallStatus = Literal["ok", "error", "timeout", "rejected", "cancelled"]
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +32,7 @@ class CallRecord:
     name: str
     arguments: Any
     result: Any
-    status: str  # ok | error | timeout | rejected | cancelled
+    status: CallStatus
     error: str | None
     started_at: datetime
     duration_s: float

@@ -174,8 +174,8 @@ class NotebookMistralService(MistralLLMService):
 
     async def get_chat_completions(self, context: Any) -> Any:
         stream = await super().get_chat_completions(context)
-        used = {
-            call.get("id")
+        used: set[str] = {
+            call["id"]
             for message in context.get_messages()
             if isinstance(message, dict)
             for call in message.get("tool_calls") or ()
@@ -313,7 +313,7 @@ def copy_service(
         )
     client = llm._client
     # A shallow copy: the "not given" sentinels must stay the very same objects.
-    settings = copy.copy(llm._settings)
+    settings: Any = copy.copy(llm._settings)
     settings.extra = dict(settings.extra or {})
     service = NotebookMistralService(
         api_key=client.api_key,
