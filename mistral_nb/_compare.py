@@ -29,7 +29,7 @@ from ._turnlog import TurnLog
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["Comparison", "compare", "word_diff", "word_diff_html"]
+__all__ = ["Comparison", "compare", "word_diff", "word_diff_html", "word_diff_text"]
 
 
 def _words(text: str) -> list[str]:
@@ -44,6 +44,20 @@ def word_diff(before: str, after: str) -> tuple[float, int]:
         max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
     )
     return matcher.ratio(), changed
+
+
+def word_diff_text(before: str, after: str) -> str:
+    """Only what changed, as ``[-removed-] {+added+}`` (wdiff's notation); "" when equal."""
+    a, b = _words(before), _words(after)
+    parts: list[str] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        removed = f"[-{' '.join(a[i1:i2])}-]" if i2 > i1 else ""
+        added = f"{{+{' '.join(b[j1:j2])}+}}" if j2 > j1 else ""
+        parts.append(" ".join(p for p in (removed, added) if p))
+    return " … ".join(parts)
 
 
 def word_diff_html(before: str, after: str) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._compare import word_diff
+from ._compare import word_diff, word_diff_text
 from ._connection import resolve_endpoint
 from ._errors import ExperimentError
 from ._settings import validate_settings
@@ -230,7 +230,7 @@ async def replay_log(
 
     Returns:
         One row per turn: ``turn``, ``replay_turn``, both statuses, both texts,
-        ``similarity`` and ``changed_words`` (word-level), tokens, cost, TTFB and
+        ``similarity``, ``changed_words`` and ``diff`` (word-level), tokens, cost, TTFB and
         tokens/s before and after, and ``replay`` (the new :class:`Turn`).
         ``df.attrs["changes"]`` holds the settings changed.
     """
@@ -277,6 +277,7 @@ def _comparison_row(before: Turn, after: Turn) -> dict[str, Any]:
         "text_after": after.text,
         "similarity": similarity,
         "changed_words": changed,
+        "diff": word_diff_text(before.text, after.text),
     }
     for column in ("prompt_tokens", "completion_tokens", "cost_usd", "ttfb_s", "tokens_per_s"):
         row[f"{column}_before"] = old[column]

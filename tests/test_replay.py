@@ -73,6 +73,7 @@ async def test_a_saved_log_replays_every_turn_and_compares(session, local, tmp_p
     # LocalMistral names the model in its reply: the texts differ a little, not wholly.
     assert ((diff["similarity"] > 0.5) & (diff["similarity"] < 1)).all()
     assert (diff["changed_words"] > 0).all()
+    assert diff.loc[0, "diff"].startswith("[-mistral-small-latest-] {+mistral-large-latest+}")
     for column in ("completion_tokens", "cost_usd", "ttfb_s", "tokens_per_s"):
         assert f"{column}_before" in diff and f"{column}_after" in diff
     assert diff["cost_usd_after"].gt(diff["cost_usd_before"]).all()  # large costs more
