@@ -170,7 +170,6 @@ def test_bad_values_are_settings_errors(session, fields):
         session.update_settings(**fields)
 
 
-@pytest.mark.xfail(strict=True, reason="LocalMistral learns document_url chunks (issue 11)")
 async def test_a_pdf_goes_as_a_document_chunk_and_is_logged(session, local, tmp_path):
     path = tmp_path / "report.pdf"
     path.write_bytes(blank_pdf(3))
