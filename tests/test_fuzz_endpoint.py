@@ -26,6 +26,7 @@ import io
 import json
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -207,6 +208,8 @@ def _png(size: tuple[int, int] = (3, 2), mode: str = "RGB", fmt: str = "PNG") ->
 
 
 IMAGES = [_png(), _png(fmt="JPEG"), _png(fmt="GIF"), _png(fmt="WEBP"), _png(fmt="BMP")]
+# A two-page PDF (pypdf reads it), made for these tests.
+PDF = (Path(__file__).parent / "fixtures" / "local" / "fuzz.pdf").read_bytes()
 
 
 def _with_dimensions(png: bytes, width: int, height: int) -> bytes:
@@ -296,7 +299,11 @@ TOOL = {
 @st.composite
 def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Message lists that Mistral accepts (and a few it rejects for their order)."""
-    kind = draw(st.sampled_from(["text", "system", "chunks", "image", "tools", "prefix"]))
+    kind = draw(
+        st.sampled_from(
+            ["text", "system", "chunks", "image", "tools", "prefix", "reasoning", "document"]
+        )
+    )
     user_text = draw(st.one_of(text, st.sampled_from(["weather in Paris?", "get_weather"])))
     if kind == "system":
         return [{"role": "system", "content": draw(text)}, {"role": "user", "content": user_text}]
@@ -318,6 +325,40 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
         return [
             {"role": "user", "content": user_text},
             {"role": "assistant", "content": draw(text) or " ", "prefix": True},
+        ]
+    if kind == "reasoning":  # a reasoning reply sent back in list form
+        thinking: dict[str, Any] = {
+            "type": "thinking",
+            "thinking": [{"type": "text", "text": draw(text)}],
+        }
+        closed = draw(st.sampled_from([None, True, False]))
+        if closed is not None:
+            thinking["closed"] = closed
+        answer = [thinking, {"type": "text", "text": draw(text) or "ok"}]
+        return [
+            {"role": "user", "content": user_text},
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": draw(text)},
+        ]
+    if kind == "document":
+        data = draw(st.sampled_from([PDF, PDF[: len(PDF) // 2], b"%PDF-1.4 garbage", b""]))
+        url = draw(
+            st.sampled_from(
+                [
+                    "data:application/pdf;base64," + base64.b64encode(data).decode(),
+                    "https://example.com/paper.pdf",
+                    "data:application/pdf;base64,!!",
+                ]
+            )
+        )
+        return [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": user_text},
+                    {"type": "document_url", "document_url": url},
+                ],
+            }
         ]
     return [{"role": "user", "content": user_text}]
 
@@ -345,10 +386,20 @@ OPTIONAL = {
     ),
     "metadata": st.dictionaries(text, scalars, max_size=2),
     "prompt_mode": st.just("reasoning"),
+    "reasoning_effort": st.sampled_from(["none", "minimal", "low", "medium", "high", "xhigh"]),
 }
 valid_requests = st.builds(
     lambda model, messages, extra: {"model": model, "messages": messages, **extra},
-    st.sampled_from([MODEL, "mistral-large-2411", "pixtral-12b", "open-mistral-nemo"]),
+    st.sampled_from(
+        [
+            MODEL,
+            "mistral-large-2411",
+            "pixtral-12b",
+            "open-mistral-nemo",
+            "magistral-small-latest",
+            "zai-glm-5-2",
+        ]
+    ),
     conversations(),
     st.fixed_dictionaries({}, optional=OPTIONAL),
 )
@@ -543,3 +594,21 @@ def test_error_bodies_are_strict_json(client):
 def test_a_huge_n_is_bounded(client):
     response = client.post("/chat/completions", json={**VALID, "n": 100_000})
     assert response.status_code >= 400 or len(response.content) < 10_000_000
+
+
+@fuzz(12, deadline_s=60)
+@given(value=json_values, at=st.sampled_from(["metadata", "content"]))
+def test_big_bodies_are_recorded_exactly_as_json_reads_them(server, client, value, at):
+    """Bodies of 4 MB and more are parsed by LocalMistral's own path (huge strings apart, so
+    the GIL is never held long): what it records must equal what json.loads reads."""
+    filler = '\\"\u00e9\ud83d\ude00 ' * 350_000  # escapes throughout, a pair at every cut
+    body = {"model": MODEL, "messages": [{"role": "user", "content": filler}], "n": 1}
+    if at == "metadata":
+        body["metadata"] = {"value": value}
+    else:
+        body["messages"].append({"role": "user", "content": json.dumps(value)})
+    raw = _dumps(body)
+    assert len(raw) > 4 * 1024 * 1024
+    response = client.post("/chat/completions", content=raw)
+    assert response.status_code in (200, 400, 422), response.text[:300]
+    assert server.requests[-1] == json.loads(raw)
