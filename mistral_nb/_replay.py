@@ -26,7 +26,7 @@ import pandas as pd
 from ._compare import word_diff, word_diff_text
 from ._connection import resolve_endpoint
 from ._errors import ExperimentError
-from ._settings import validate_settings
+from ._settings import SETTINGS, validate_settings
 from ._sweep import set_conversation
 from ._sweep_rows import turn_row
 from ._tools import ToolRegistry
@@ -163,7 +163,9 @@ async def _send_again(
     from ._session import Session
 
     system, prior, text = _split(body)
-    settings = {k: v for k, v in {**turn.settings, **changes}.items() if v is not None}
+    # Only the settings this version knows: a journal from another version may hold more.
+    merged = {**turn.settings, **changes}
+    settings = {k: v for k, v in merged.items() if k in SETTINGS and v is not None}
     if system is not None and "system_prompt" not in changes:
         settings["system_prompt"] = system
     replayer = await asyncio.to_thread(
