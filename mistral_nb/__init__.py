@@ -7,12 +7,6 @@ prepares images; :class:`LocalMistral` answers offline when no
 ``MISTRAL_API_KEY`` is set.  The widget panels live in ``mistral_nb.ui``.
 """
 
-from loguru import logger as _logger
-
-# pipecat logs every request (base64 images included) at DEBUG to stderr, which in
-# a notebook lands in the cell's output; quiet it unless the user asks for it.
-_logger.disable("pipecat")
-
 from . import batch
 from ._compare import Comparison
 from ._context_window import ContextWindowWarning
@@ -69,6 +63,11 @@ def __getattr__(name: str) -> object:
 
 def show_pipecat_logs(enabled: bool = True) -> None:
     """Let pipecat's own (loguru) log lines through again, or quiet them."""
+    from loguru import logger as _logger
+
+    from . import _pipecat  # quiets pipecat when first imported: do that first
+
+    del _pipecat
     if enabled:
         _logger.enable("pipecat")
     else:

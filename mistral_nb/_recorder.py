@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._api_errors import describe_failure
 from ._events import TokenKind
 from ._turn import CallRecord, Completion, Turn, TurnStatus
 
@@ -111,6 +110,9 @@ class TurnRecorder:
     def error(self, message: str, exception: BaseException | None) -> None:
         if self.finished:
             return
+        # The OpenAI client's error types: loaded with the first failure, not the package.
+        from ._api_errors import describe_failure
+
         failure = describe_failure(
             message, exception, base_url=self._base_url, model=self.turn.settings.get("model")
         )

@@ -15,6 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loguru import logger
+
+# pipecat logs every request (base64 images included) at DEBUG to stderr, which in a
+# notebook lands in the cell's output; quiet it unless the user asks for it
+# (mnb.show_pipecat_logs()).
+logger.disable("pipecat")
+
 from pipecat.services.mistral.llm import MistralLLMService, MistralLLMSettings
 
 from ._chat import PipecatChat
