@@ -110,7 +110,7 @@ class Session:
         turn_timeout: Seconds a whole turn may take (requests, retries, tool calls)
             before it ends with status ``timeout``; ``request_timeout`` alone bounds
             each wait for data, not a stream that trickles in.  Defaults to six times
-            ``request_timeout``; None for no limit.
+            ``request_timeout`` plus 8 s per retry; None for no limit.
     """
 
     def __init__(
@@ -152,7 +152,10 @@ class Session:
         self.log = log if isinstance(log, TurnLog) else TurnLog(log)
         self.request_timeout = request_timeout
         if turn_timeout == "auto":
-            turn_timeout = None if request_timeout is None else 6 * request_timeout
+            # Room for every attempt and the client's backoff (at most 8 s) between them.
+            turn_timeout = (
+                None if request_timeout is None else 6 * request_timeout + 8 * max_retries
+            )
         self.turn_timeout: float | None = turn_timeout
         self._max_retries = max_retries
         self._listeners = Listeners()

@@ -85,11 +85,13 @@ async def test_a_trickling_stream_ends_at_the_turn_deadline(tmp_path):
             assert after.status == "ok"
 
 
-def test_turn_timeout_defaults_to_six_request_timeouts(local):
+def test_turn_timeout_defaults_to_six_request_timeouts_and_room_for_retries(local):
     from conftest import TEST_KEY
 
-    with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, request_timeout=5) as session:
-        assert session.turn_timeout == 30
+    with mnb.Session(
+        api_key=TEST_KEY, base_url=local.base_url, request_timeout=5, max_retries=2
+    ) as session:
+        assert session.turn_timeout == 6 * 5 + 8 * 2
     with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, request_timeout=None) as session:
         assert session.turn_timeout is None
 
