@@ -1,5 +1,5 @@
 """aiohttp's server, made safe to face hostile clients: quiet about bad requests, and
-closing connections that idle or trickle.
+closing connections that idle or trickle; and the middleware that logs each exchange.
 
 aiohttp answers a malformed request line or header with a 400 whose text quotes the bad
 bytes, and logs the same with a traceback: a malformed ``Authorization`` header would be
@@ -15,14 +15,19 @@ route handlers apply that one, see ``_server``).
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from ._state import LOGGER
+from ._state import LOGGER, Exchange
 
-__all__ = ["QuietRunner", "mark_began"]
+__all__ = ["EXCHANGE", "Abort", "QuietRunner", "middleware"]
+
+EXCHANGE = web.RequestKey("exchange", Exchange)
+"""Where a route handler leaves the request's :class:`Exchange`, for the log line."""
 
 _BAD_REQUEST = (
     b'{"object":"error","message":"Bad request: the HTTP request could not be parsed",'
@@ -116,3 +121,51 @@ def mark_began(request: web.BaseRequest) -> None:
     handler = request.protocol
     if isinstance(handler, _QuietHandler):
         handler.began()
+
+
+class Abort(Exception):
+    """Drop the connection without a complete answer."""
+
+
+def _log(request: web.Request, status: int | None, started: float) -> None:
+    exchange: Exchange | None = request.get(EXCHANGE)
+    model = "-" if exchange is None or exchange.model is None else exchange.model
+    prompt = "-" if exchange is None or exchange.prompt_tokens is None else exchange.prompt_tokens
+    completion = "-"
+    if exchange is not None and exchange.completion_tokens is not None and status == 200:
+        completion = str(exchange.completion_tokens)
+    elapsed = (time.monotonic() - started) * 1000
+    if exchange is not None:
+        exchange.duration_ms = elapsed
+    # The path, never the query string or a header: neither may carry a secret to a log.
+    LOGGER.info(
+        "%s %s %s model=%s prompt_tokens=%s completion_tokens=%s %.1fms",
+        request.method,
+        request.path,
+        "-" if status is None else status,
+        model,
+        prompt,
+        completion,
+        elapsed,
+    )
+
+
+@web.middleware
+async def middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    mark_began(request)
+    started = time.monotonic()
+    status: int | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except Abort:
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError from None
+    except ConnectionResetError:  # the client left mid-answer (an interruption, a timeout)
+        raise asyncio.CancelledError from None
+    finally:
+        _log(request, status, started)

@@ -14,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ._batch import add_batch_routes
 from ._faults import DEFAULT_BODY, GATEWAY_KINDS, STREAM_KINDS, Fault, FaultPlan, default_error
-from ._http import mark_began
-from ._state import LOGGER, Exchange, State
-from ._stream import Layout, reasoning_content
+from ._http import EXCHANGE, Abort, middleware
+from ._state import Exchange, State
+from ._stream import Layout, SSEWriter, deltas, outcome, reasoning_content
 from ._wire import (
     Rejection,
     completion_id,
@@ -44,10 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Limits", "build_app"]
 
-_BATCH_BYTES = 16 * 1024
 _COMPLETIONS = "/v1/chat/completions"
 _WORKERS = 4
-_EXCHANGE = web.RequestKey("exchange", Exchange)
 
 
 @dataclass(frozen=True)
@@ -188,7 +186,7 @@ class _Handlers:
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         exchange = self.state.record("GET", request.path, request.headers, None, False)
-        request[_EXCHANGE] = exchange
+        request[EXCHANGE] = exchange
         if not self.authorized(request):
             return self.answer(exchange, self.unauthorized())
         model_id = request.match_info.get("model_id")
@@ -202,7 +200,7 @@ class _Handlers:
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
         exchange = self.state.record(request.method, request.path, request.headers, None, False)
-        request[_EXCHANGE] = exchange
+        request[EXCHANGE] = exchange
         try:
             raw = await self.read_body(request)
         except _Answer as answer:
@@ -215,7 +213,7 @@ class _Handlers:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         exchange = self.state.record("POST", request.path, request.headers, None, True)
-        request[_EXCHANGE] = exchange
+        request[EXCHANGE] = exchange
         try:
             raw = await self.read_body(request)
         except _Answer as answer:
@@ -231,7 +229,7 @@ class _Handlers:
         await self.pause(plan.delay)
         if plan.terminal is not None and plan.terminal.kind == "hang":
             await self.hang(request)
-            raise _Abort
+            raise Abort
         if plan.terminal is not None:
             return self.answer(exchange, self.fault_response(plan.terminal))
         if not self.authorized(request):
@@ -256,7 +254,7 @@ class _Handlers:
         exchange.faults = tuple(plan.names)
         token_delay = plan.token_delay if plan.token_delay is not None else self.state.token_delay
         await self.pause(self.state.first_token_delay - (time.monotonic() - started))
-        candidates = [_outcome(rendered, plan.stream) for rendered in prepared.candidates]
+        candidates = [outcome(rendered, plan.stream) for rendered in prepared.candidates]
         exchange.completion_tokens = sum(c.completion_tokens for c in candidates)
         if prepared.checked.request.stream:
             return await self.stream(request, exchange, prepared, candidates, plan, token_delay)
@@ -309,7 +307,7 @@ class _Handlers:
         pieces = sum(len(c.pieces) + len(c.thinking or ()) for c in candidates)
         await self.pause(token_delay * max(pieces, 1))
         if fault is not None and fault.kind == "cut":
-            raise _Abort
+            raise Abort
         layout = self.layout(prepared)
         choices = []
         for index, rendered in enumerate(candidates):
@@ -348,7 +346,7 @@ class _Handlers:
         )
         self.answer(exchange, response)
         await response.prepare(request)
-        writer = _SSEWriter(response, batch=token_delay <= 0)
+        writer = SSEWriter(response, batch=token_delay <= 0)
         layout = self.layout(prepared)
         fault = plan.stream
         pending = fault if fault is not None and fault.kind in ("cut", "malformed") else None
@@ -360,7 +358,7 @@ class _Handlers:
             await writer.write(layout.role(choice))
             if rendered.thinking is not None:
                 await writer.write(layout.chunk(choice, layout.text("")))
-            for delta, last in _deltas(layout, rendered, choice):
+            for delta, last in deltas(layout, rendered, choice):
                 if pending is not None and sent == pending.after_tokens:
                     await self.stream_fault(writer, pending, layout, choice)
                     pending = None
@@ -381,139 +379,21 @@ class _Handlers:
         return response
 
     async def stream_fault(
-        self, writer: _SSEWriter, fault: Fault, layout: Layout, choice: int
+        self, writer: SSEWriter, fault: Fault, layout: Layout, choice: int
     ) -> None:
         if fault.kind == "cut":
             await writer.flush()
-            raise _Abort
+            raise Abort
         line = fault.line
         if line is None:
             line = f'{layout.head}{choice},"delta":{{"content":"brok'
         await writer.write(line + "\n\n")
 
 
-def _deltas(layout: Layout, rendered: Rendered, choice: int) -> Iterator[tuple[str, bool]]:
-    """Every token delta of one choice, each with whether it is the last (with the finish).
-
-    A generator: a 100,000-token reply is laid out as it streams, not all at once on the
-    event loop.
-    """
-    if rendered.finish_reason == "tool_calls":
-        yield from layout.tool_call_deltas(rendered.tool_calls, f"{layout.id}#{choice}")
-        return
-    pieces = rendered.pieces
-    if rendered.thinking is not None:
-        deltas, pieces = layout.thinking_deltas(
-            rendered.thinking, pieces, rendered.transition, rendered.closed
-        )
-        for delta in deltas:
-            yield delta, False
-    if not pieces:
-        yield layout.text(""), True
-        return
-    last = len(pieces) - 1
-    for index, piece in enumerate(pieces):
-        yield layout.text(piece), index == last
-
-
-def _outcome(rendered: Rendered, fault: Fault | None) -> Rendered:
-    """The reply after an ``error_finish`` fault: cut after that many tokens, thinking
-    first, and finished with ``"error"``."""
-    if fault is None or fault.kind != "error_finish":
-        return rendered
-    keep = fault.after_tokens
-    thinking = rendered.thinking
-    if thinking is not None:
-        thinking = thinking[:keep]
-        keep -= len(thinking)
-    return replace(
-        rendered,
-        thinking=thinking,
-        pieces=rendered.pieces[: max(keep, 0)],
-        finish_reason="error",
-        completion_tokens=min(rendered.completion_tokens, fault.after_tokens),
-        tool_calls=[],
-    )
-
-
-class _Abort(Exception):
-    """Drop the connection without a complete answer."""
-
-
-class _SSEWriter:
-    """Writes SSE events, batching them into larger writes when no delay separates them."""
-
-    def __init__(self, response: web.StreamResponse, batch: bool) -> None:
-        self.response = response
-        self.batch = batch
-        self.buffer: list[str] = []
-        self.size = 0
-
-    async def write(self, event: str) -> None:
-        if not self.batch:
-            await self.response.write(event.encode())
-            return
-        self.buffer.append(event)
-        self.size += len(event)
-        if self.size >= _BATCH_BYTES:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if self.buffer:
-            data = "".join(self.buffer).encode()
-            self.buffer.clear()
-            self.size = 0
-            await self.response.write(data)
-
-
-def _log(request: web.Request, status: int | None, started: float) -> None:
-    exchange: Exchange | None = request.get(_EXCHANGE)
-    model = "-" if exchange is None or exchange.model is None else exchange.model
-    prompt = "-" if exchange is None or exchange.prompt_tokens is None else exchange.prompt_tokens
-    completion = "-"
-    if exchange is not None and exchange.completion_tokens is not None and status == 200:
-        completion = str(exchange.completion_tokens)
-    elapsed = (time.monotonic() - started) * 1000
-    if exchange is not None:
-        exchange.duration_ms = elapsed
-    # The path, never the query string or a header: neither may carry a secret to a log.
-    LOGGER.info(
-        "%s %s %s model=%s prompt_tokens=%s completion_tokens=%s %.1fms",
-        request.method,
-        request.path,
-        "-" if status is None else status,
-        model,
-        prompt,
-        completion,
-        elapsed,
-    )
-
-
-@web.middleware
-async def _middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    mark_began(request)
-    started = time.monotonic()
-    status: int | None = None
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except _Abort:
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError from None
-    except ConnectionResetError:  # the client left mid-answer (an interruption, a timeout)
-        raise asyncio.CancelledError from None
-    finally:
-        _log(request, status, started)
-
-
 def build_app(state: State, stopping: asyncio.Event, limits: Limits) -> web.Application:
     handlers = _Handlers(state, stopping, limits)
     # Bodies are read by read_body, which applies the limit and answers in Mistral's shape.
-    app = web.Application(middlewares=[_middleware], client_max_size=limits.max_body_bytes + 1)
+    app = web.Application(middlewares=[middleware], client_max_size=limits.max_body_bytes + 1)
     app.router.add_post(_COMPLETIONS, handlers.completions)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/v1/models/{model_id}", handlers.models)

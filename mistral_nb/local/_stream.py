@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from ._wire import Era, dumps, padding, usage, vllm_call_id
 
-__all__ = ["Layout"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ._faults import Fault
+    from ._replies import Rendered
+
+__all__ = ["Layout", "SSEWriter", "deltas", "outcome", "reasoning_content"]
+
+_BATCH_BYTES = 16 * 1024
 
 _TOOL_FRAGMENT_CHARS = 8  # vLLM sends arguments a few characters at a time
 
@@ -200,3 +209,73 @@ def reasoning_content(thinking: str, answer: str, era: Era) -> list[dict[str, An
     if era != "2024":
         chunk["closed"] = True
     return [chunk, {"type": "text", "text": answer}]
+
+
+def deltas(layout: Layout, rendered: Rendered, choice: int) -> Iterator[tuple[str, bool]]:
+    """Every token delta of one choice, each with whether it is the last (with the finish).
+
+    A generator: a 100,000-token reply is laid out as it streams, not all at once on the
+    event loop.
+    """
+    if rendered.finish_reason == "tool_calls":
+        yield from layout.tool_call_deltas(rendered.tool_calls, f"{layout.id}#{choice}")
+        return
+    pieces = rendered.pieces
+    if rendered.thinking is not None:
+        deltas, pieces = layout.thinking_deltas(
+            rendered.thinking, pieces, rendered.transition, rendered.closed
+        )
+        for delta in deltas:
+            yield delta, False
+    if not pieces:
+        yield layout.text(""), True
+        return
+    last = len(pieces) - 1
+    for index, piece in enumerate(pieces):
+        yield layout.text(piece), index == last
+
+
+def outcome(rendered: Rendered, fault: Fault | None) -> Rendered:
+    """The reply after an ``error_finish`` fault: cut after that many tokens, thinking
+    first, and finished with ``"error"``."""
+    if fault is None or fault.kind != "error_finish":
+        return rendered
+    keep = fault.after_tokens
+    thinking = rendered.thinking
+    if thinking is not None:
+        thinking = thinking[:keep]
+        keep -= len(thinking)
+    return replace(
+        rendered,
+        thinking=thinking,
+        pieces=rendered.pieces[: max(keep, 0)],
+        finish_reason="error",
+        completion_tokens=min(rendered.completion_tokens, fault.after_tokens),
+        tool_calls=[],
+    )
+
+
+class SSEWriter:
+    """Writes SSE events, batching them into larger writes when no delay separates them."""
+
+    def __init__(self, response: web.StreamResponse, batch: bool) -> None:
+        self.response = response
+        self.batch = batch
+        self.buffer: list[str] = []
+        self.size = 0
+
+    async def write(self, event: str) -> None:
+        if not self.batch:
+            await self.response.write(event.encode())
+            return
+        self.buffer.append(event)
+        self.size += len(event)
+        if self.size >= _BATCH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.buffer:
+            data = "".join(self.buffer).encode()
+            self.buffer.clear()
+            self.size = 0
+            await self.response.write(data)
