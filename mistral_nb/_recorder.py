@@ -177,6 +177,8 @@ class TurnRecorder:
 
     def response_received(self, status_code: int, headers: Any) -> None:
         self._last_status = status_code if status_code >= 400 else None
+        if status_code == 429:
+            self.turn.retry_after_s = retry_after(headers)
 
     def candidate(self, index: int, text: str, finish_reason: str | None) -> None:
         """A piece of candidate ``index`` (``n`` > 1); candidate 0 streams as usual."""
@@ -231,3 +233,19 @@ def _elided(url: str) -> str:
     except ValueError:
         raw = data.encode()
     return f"{head},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds a 429 asks to wait: ``retry-after-ms``, ``retry-after`` (seconds), or None.
+
+    Mistral sends neither in the recordings we have; other gateways in front of it may.
+    """
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        try:
+            seconds = float(str(value)) * scale
+        except (TypeError, ValueError):
+            continue
+        if 0 <= seconds <= 3600:
+            return seconds
+    return None

@@ -102,6 +102,7 @@ class Turn:
     parsed: Any = None
     parsed_ok: bool | None = None
     replay_of: int | None = None
+    retry_after_s: float | None = None
     tags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -352,6 +353,7 @@ class Turn:
                     ("parsed", _jsonable(self.parsed)),
                     ("parsed_ok", self.parsed_ok),
                     ("replay_of", self.replay_of),
+                    ("retry_after_s", self.retry_after_s),
                     ("tags", self.tags),
                 )
                 if value not in (None, [], {})
@@ -401,6 +403,7 @@ class Turn:
             parsed=data.get("parsed"),
             parsed_ok=data.get("parsed_ok"),
             replay_of=data.get("replay_of"),
+            retry_after_s=data.get("retry_after_s"),
             tags=data.get("tags") or {},
             **columns,
         )
