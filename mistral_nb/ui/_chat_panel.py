@@ -206,7 +206,7 @@ class ChatPanel(ShownAsWidget, VBox):
             return
         replaces, self._editing = self._editing, None
         self._start(text, images, replaces=replaces)
-        self.message.value = ""
+        self.message.clear()
         self.image_upload.clear()
 
     def _start(self, text: str, images: list[PreparedImage], *, replaces: int | None) -> None:

@@ -93,6 +93,12 @@ export default {
       if (msg && msg.event === "focus") {
         box.focus();
         box.setSelectionRange(box.value.length, box.value.length);
+      } else if (msg && msg.event === "clear") {
+        // The message was taken: empty the box here, and tell the kernel from here, so
+        // no keystroke update still in flight can put the old text back afterwards.
+        box.value = "";
+        model.set("value", "");
+        model.save_changes();
       }
     });
     sync();
@@ -196,6 +202,11 @@ class MessageBox(anywidget.AnyWidget):  # type: ignore[misc]
     def submit(self) -> None:
         """What pressing Enter does (for code and tests)."""
         self._submit_handlers(self)
+
+    def clear(self) -> None:
+        """Empty the box (here and in the browser: the message was taken)."""
+        self.value = ""
+        self.send({"event": "clear"})
 
     def focus(self) -> None:
         """Put the cursor in the box, at the end of its text."""
