@@ -16,7 +16,7 @@ Layout: ``_endpoint`` (the thread, lifecycle, public class), ``_http`` (aiohttp 
 and timed), ``_server`` (routes, faults, answers), ``_pipeline`` (the worker-thread part:
 decoding, validation, reply), ``_stream`` (chunks and bodies per era), ``_schema`` (422
 request schema), ``_rules`` (400 serving rules, images, context window), ``_tokens``
-(tokenizer, usage, stream pieces), ``_replies`` and ``_arguments`` (deterministic replies),
+(tokenizer, usage, stream pieces), ``_replies``, ``_choices`` and ``_arguments`` (deterministic replies),
 ``_script`` (scripted replies), ``_faults`` (fault injection), ``_models`` and
 ``_catalogue`` (/v1/models), ``_state`` (history shared between threads), ``_wire`` (bodies,
 ids, errors, headers), ``_serve`` (the ``mistral-nb serve`` command).
