@@ -225,6 +225,31 @@ class TurnLog:
                 frame[column] = frame[column].astype("Int64")
         return frame
 
+    def cost(self) -> pd.DataFrame:
+        """What the turns cost, by model: turns, prompt, cached and completion tokens, USD.
+
+        Priced from the package's price table (Mistral's list prices; see
+        ``mistral_nb._pricing``).  A model without a price costs NaN, never a guess, and
+        the total row then says NaN too.
+        """
+        columns = ["turns", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd"]
+        frame = self.turns()
+        if frame.empty:
+            return pd.DataFrame(columns=columns, index=pd.Index([], name="model"))
+        by_model = frame.groupby(frame["model"].fillna("?"), sort=True).agg(
+            turns=("turn", "count"),
+            prompt_tokens=("prompt_tokens", "sum"),
+            cached_tokens=("cached_tokens", "sum"),
+            completion_tokens=("completion_tokens", "sum"),
+            # min_count: a model with an unpriced turn sums to NaN, not to a partial figure.
+            cost_usd=("cost_usd", lambda values: values.sum(min_count=len(values))),
+        )
+        by_model.loc["total"] = by_model.sum(min_count=1)
+        by_model.loc["total", "cost_usd"] = by_model["cost_usd"].iloc[:-1].sum(
+            min_count=len(by_model) - 1
+        )
+        return by_model[columns]
+
     def tokens(self) -> pd.DataFrame:
         """One row per streamed piece: turn, completion, choice, index, kind, text, t_s.
 

@@ -204,3 +204,18 @@ async def test_cost_from_the_price_table(session, local):
     local.push("hi")
     await session.send("unknown model")
     assert math.isnan(session.log.turns().iloc[-1]["cost_usd"])
+
+
+async def test_log_cost_sums_by_model_and_an_unpriced_model_is_nan(session, local):
+    await session.send("hello")
+    session.update_settings(model="mistral-large-latest")
+    await session.send("hello again")
+    cost = session.log.cost()
+    turns = session.log.turns()
+    assert list(cost.index) == ["mistral-large-latest", "mistral-small-latest", "total"]
+    assert cost.loc["total", "cost_usd"] == pytest.approx(turns["cost_usd"].sum())
+    assert cost.loc["mistral-large-latest", "turns"] == 1
+    session.update_settings(model="my-finetune-model")
+    local.push("hi")
+    await session.send("unpriced")
+    assert math.isnan(session.log.cost().loc["total", "cost_usd"])
