@@ -49,7 +49,7 @@ CSS = f"""
 .mnb-code pre code {{ background: none; padding: 0; }}
 .mnb-code-bar {{ display: flex; justify-content: space-between; align-items: center;
   font-size: 0.8em; color: {_FG2}; padding: 0 2px 2px; }}
-button.mnb-copy-button {{ width: auto; padding: 0 12px; }}
+button.mnb-copy-button, button.mnb-pick {{ width: auto; padding: 0 12px; }}
 button.mnb-copy {{ font-size: 0.8em; padding: 0 8px; height: 20px; line-height: 18px;
   cursor: pointer; border: 1px solid {_BORDER}; border-radius: 3px; background: none;
   color: {_FG2}; }}

@@ -206,6 +206,7 @@ def test_images_through_the_file_chooser(panels: Panels, tmp_path: Path) -> None
     expect(panels.text(re.compile(r"64×32 JPEG \(as is\)"))).to_be_visible(timeout=TURN_MS)
     expect(panels.text(re.compile(r"notes\.txt .*not an image"))).to_be_visible()
     expect(picker).to_have_text(re.compile(r"^\s*attach images \(1\)$"))
+    assert _overflows(panels.page, ".jupyter-widgets button") == []  # the label is whole
     panels.shot("images-attached")
 
     panels.send("What is in this picture?")
