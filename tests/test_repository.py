@@ -43,7 +43,8 @@ def _needs_a_git_checkout() -> None:
 def test_no_tracked_file_names_a_folder_of_this_machine() -> None:
     hits = tracked_text_matching(MACHINE_PATHS)
     assert not hits, (
-        "tracked files name absolute paths of one machine (or ../shared); copy what they "
+        "tracked files name absolute paths of one machine (or the shared reference folder); "
+        "copy what they "
         "read into tests/ (say where it came from) or build it under tmp_path:\n" + "\n".join(hits)
     )
 
