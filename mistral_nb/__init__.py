@@ -37,7 +37,7 @@ from ._images import (
     prepare_image,
     to_base64_jpeg,
 )
-from ._plots import plot_latency, plot_tokens
+from ._plots import plot_calls, plot_latency, plot_tokens
 from ._session import Session, SessionEvent
 from ._settings import SETTINGS, Setting
 from ._sweep import distinct_answers, sweep
@@ -115,6 +115,7 @@ __all__ = [
     "batch",
     "distinct_answers",
     "estimate_image_tokens",
+    "plot_calls",
     "plot_latency",
     "plot_sweep",
     "plot_tokens",

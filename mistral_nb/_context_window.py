@@ -36,10 +36,11 @@ class ContextWindowWarning(MistralNBWarning):
 
 def known_context_length(model: str) -> int | None:
     """The context length LocalMistral's catalogue knows for ``model``, if any."""
-    from .local._catalogue import Catalogue
+    from .local import model_card
 
-    card = Catalogue().get(model)
-    return card.max_context_length if card is not None else None
+    card = model_card(model)
+    length = card.get("max_context_length") if card else None
+    return length if isinstance(length, int) else None
 
 
 def _count_tokens(text: str) -> int:

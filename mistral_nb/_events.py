@@ -16,6 +16,7 @@ EventKind = Literal[
     "turn_started",
     "token",
     "thinking",
+    "call_started",
     "call",
     "retry",
     "turn_ended",
@@ -31,8 +32,8 @@ class SessionEvent:
     """Something that happened in a session; see :meth:`Session.subscribe`.
 
     ``kind`` is "turn_started", "token" (``text``, a piece of the answer), "thinking"
-    (``text``, a piece of the model's reasoning), "call" (``call``, a finished tool
-    call), "retry" (``text``, e.g. "retrying (429), attempt 2 of 3..."), "turn_ended",
+    (``text``, a piece of the model's reasoning), "call_started" (``call``, a tool call
+    that just started: name, id, arguments), "call" (``call``, a finished tool call), "retry" (``text``, e.g. "retrying (429), attempt 2 of 3..."), "turn_ended",
     "settings" (``settings``) or "warning" (``text``).  Events are delivered on the
     session's own thread (see ``_runtime.py``): a listener must be quick.
     """

@@ -144,6 +144,11 @@ class TurnRecorder:
 
     # -- the session's own events ----------------------------------------------
 
+    def call_started(self, record: CallRecord) -> None:
+        """A tool call begins (a panel shows it running); ``call_done`` follows."""
+        record.completion = self.completion_index
+        self._emit("call_started", call=record)
+
     def call_done(self, record: CallRecord) -> None:
         record.completion = self.completion_index
         self.turn.call_records.append(record)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 __all__ = ["CallRecord", "CallStatus", "Completion"]
 
 #: How a tool call ended.
-CallStatus = Literal["ok", "error", "timeout", "rejected", "cancelled"]
+CallStatus = Literal["running", "ok", "error", "timeout", "rejected", "cancelled"]
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from conftest import TEST_KEY
@@ -293,14 +294,15 @@ def _event_kinds() -> set[str]:
 )
 async def test_a_tool_card_shows_while_the_tool_runs(session, local):
     chat = ChatPanel(session, refresh_interval=0)
-    release = asyncio.Event()
+    release = threading.Event()  # tools run on the session's own loop and thread
     seen: list[str] = []
 
     @session.tool
     async def slow_lookup(term: str) -> str:
         """Look a term up, slowly."""
         seen.append(chat.transcript_html)
-        await release.wait()
+        while not release.is_set():
+            await asyncio.sleep(0.01)
         return f"found {term}"
 
     local.push(ToolCall("slow_lookup", {"term": "x"}), "Done.")

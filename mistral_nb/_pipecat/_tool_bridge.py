@@ -99,6 +99,17 @@ class ToolCallHandler:
             properties = FunctionCallResultProperties(run_llm=False)
         else:
             started = datetime.now(UTC)
+            if recorder is not None:
+                recorder.call_started(
+                    _record(
+                        params,
+                        result=None,
+                        status="running",
+                        error=None,
+                        started_at=started,
+                        duration_s=0.0,
+                    )
+                )
             try:
                 outcome = await self.registry.call(params.function_name, params.arguments)
             except asyncio.CancelledError:
