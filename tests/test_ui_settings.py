@@ -239,3 +239,15 @@ async def test_close_unsubscribes(session):
     panel.close()
     session.update_settings(temperature=1.0)
     assert panel.sliders["temperature"].value != 1.0
+
+
+async def test_the_panel_shows_the_sessions_running_cost(local):
+    from conftest import TEST_KEY
+
+    async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
+        panel = SettingsPanel(session)
+        assert "nothing sent yet" in panel.cost.value
+        await session.send("hello")
+        expected = session.log.cost().loc["total", "cost_usd"]
+        assert f"${expected:,.6f}" in panel.cost.value and "1 turn" in panel.cost.value
+        panel.close()

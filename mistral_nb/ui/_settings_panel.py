@@ -141,6 +141,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             description="copy as code", tooltip="copy the update_settings(...) call below"
         )
         self.code = HTML()
+        self.cost = HTML()
         rows += [
             HBox(
                 [self.reset_button, self.copy_button],
@@ -148,6 +149,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             ),
             self.code,
             HTML("<span class='mnb-hint'>Changes apply from the next request on.</span>"),
+            self.cost,
             self.status,
         ]
         super().__init__(rows, layout=kwargs.pop("layout", Layout(width="100%")), **kwargs)
@@ -157,6 +159,7 @@ class SettingsPanel(ShownAsWidget, VBox):
         self.apply_system_prompt.on_click(self._on_apply_system_prompt)
         self.reset_button.on_click(self._on_reset)
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_event)
+        self._show_cost()
         self._start_loading_models()
 
     # -- building -------------------------------------------------------------------
@@ -360,6 +363,21 @@ class SettingsPanel(ShownAsWidget, VBox):
     def _on_event(self, event: SessionEvent) -> None:
         if event.kind == "settings" and event.settings is not None:
             self._sync(event.settings)
+        elif event.kind == "turn_ended":
+            self._show_cost()
+
+    def _show_cost(self) -> None:
+        """The session's running cost, from the log (Mistral's list prices)."""
+        turns = len(self.session.log)
+        if not turns:
+            self.cost.value = "<span class='mnb-hint'>session cost: nothing sent yet</span>"
+            return
+        total = self.session.log.cost().loc["total", "cost_usd"]
+        shown = "unknown (a model without a price)" if total != total else f"${total:,.6f}"
+        self.cost.value = (
+            f"<span class='mnb-hint'>session cost: {shown} over {turns} turn(s), "
+            "at Mistral's list prices</span>"
+        )
 
     def _sync(self, settings: dict[str, Any]) -> None:
         """Show ``settings`` without reacting to our own changes."""
