@@ -17,6 +17,7 @@ checked, nothing is sent.
 from __future__ import annotations
 
 import asyncio
+import math
 import html
 from collections.abc import Callable
 from typing import Any
@@ -373,7 +374,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             self.cost.value = "<span class='mnb-hint'>session cost: nothing sent yet</span>"
             return
         total = self.session.log.cost().loc["total", "cost_usd"]
-        shown = "unknown (a model without a price)" if total != total else f"${total:,.6f}"
+        shown = "unknown (a model without a price)" if math.isnan(total) else f"${total:,.6f}"
         self.cost.value = (
             f"<span class='mnb-hint'>session cost: {shown} over {turns} turn(s), "
             "at Mistral's list prices</span>"
