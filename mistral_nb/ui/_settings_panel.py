@@ -17,8 +17,8 @@ checked, nothing is sent.
 from __future__ import annotations
 
 import asyncio
-import math
 import html
+import math
 from collections.abc import Callable
 from typing import Any
 
