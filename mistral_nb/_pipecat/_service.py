@@ -23,6 +23,7 @@ A named subclass that changes pipecat only through its own extension points
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -198,6 +199,7 @@ class _ReshapedStream:
         self._service = service
         self._reshaper = StreamReshaper(used_ids)
         self._thinking = False
+        self._first_answer_seen = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._chunks()
@@ -228,6 +230,9 @@ class _ReshapedStream:
                     if self._thinking and _has_answer(piece):
                         await self._end_thinking()
                     yield piece
+                    if not self._first_answer_seen and _has_answer(piece):
+                        self._first_answer_seen = True
+                        await _let_observers_run()
         finally:
             if self._thinking:
                 await self._end_thinking()
@@ -273,6 +278,19 @@ def _plain_text(content: Any) -> str:
             if (part.get("type") if isinstance(part, dict) else getattr(part, "type", "")) == "text"
         )
     return ""
+
+
+async def _let_observers_run() -> None:
+    """Give pipecat's observer tasks a turn of the loop.
+
+    A reply that arrives in a burst is read without the loop ever waiting, so the
+    observers (which pipecat feeds through queues) would see the first token only once
+    the burst is over: tens of milliseconds late, on the figure a person waits for.
+    Yielding once after the first answer chunk delivers it at once; later tokens are
+    not delayed this way, so the cost is one loop turn per completion.
+    """
+    for _ in range(3):  # the worker's observer, then each observer's own queue
+        await asyncio.sleep(0)
 
 
 def _has_answer(chunk: Any) -> bool:
