@@ -59,11 +59,14 @@ def _refused(turn: Turn) -> bool:
 
 
 def _prepare_documents(documents: Iterable[Any]) -> list[Any]:
-    from ._documents import prepare_document  # pypdf: load when a PDF is sent
+    from ._documents import PreparedDocument, prepare_document
 
     if isinstance(documents, (str, bytes, os.PathLike)) or hasattr(documents, "read"):
         documents = [documents]
-    return [prepare_document(document) for document in documents]
+    return [
+        document if isinstance(document, PreparedDocument) else prepare_document(document)
+        for document in documents
+    ]
 
 
 def _valid_utf8(text: str, what: str) -> str:

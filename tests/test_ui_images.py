@@ -51,7 +51,7 @@ def upload(session):
 
 
 async def test_the_picker_takes_several_images_and_counts_what_is_attached(upload):
-    assert upload.picker.accept == "image/*" and upload.picker.multiple
+    assert upload.picker.accept == "image/*,application/pdf,.pdf" and upload.picker.multiple
     assert upload.picker.count == 0
     await _upload(upload, _entry("a.png", "image/png", _png()))
     await _upload(upload, _entry("b.png", "image/png", _png()))
@@ -182,3 +182,36 @@ async def test_a_send_that_fails_gives_the_images_back(local):
     assert chat.message.value == "Look"
     assert [i.source_name for i in chat.image_upload.images] == ["red.png"]
     chat.close()
+
+
+async def test_a_pdf_through_the_picker_goes_as_a_document(local, tmp_path):
+    import io
+
+    from pypdf import PdfWriter
+
+    from mistral_nb.ui import ChatPanel
+
+    writer = PdfWriter()
+    for _ in range(2):
+        writer.add_blank_page(width=200, height=200)
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    async with mnb.Session(api_key="test-key-0123456789", base_url=local.base_url) as session:
+        chat = ChatPanel(session, refresh_interval=0)
+        task = chat.image_upload.upload(
+            [{"name": "report.pdf", "type": "application/pdf", "content": pdf.getvalue()}]
+        )
+        if task is not None:
+            await task
+        assert [d.pages for d in chat.image_upload.documents] == [2]
+        assert "1 document attached" in chat.image_upload.status.text
+        assert chat.image_upload.picker.count == 1
+        chat.message.value = "What is in this report?"
+        chat.send_button.click()
+        turn = await chat.pending
+        assert turn.status == "ok", turn.error
+        assert [d["pages"] for d in turn.documents] == [2]
+        content = local.requests[-1]["messages"][-1]["content"]
+        assert [part["type"] for part in content] == ["text", "document_url"]
+        assert chat.image_upload.documents == []  # cleared once sent
+        chat.close()

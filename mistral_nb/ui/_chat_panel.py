@@ -20,6 +20,7 @@ from typing import Any
 
 from ipywidgets import HTML, Box, Button, HBox, Layout, VBox
 
+from .._documents import PreparedDocument
 from .._images import PreparedImage
 from .._session import Session, SessionEvent
 from .._turn import Turn
@@ -80,6 +81,7 @@ class ChatPanel(ShownAsWidget, VBox):
         self._turn_seen = False  # that send's turn has started
         self._turn_running = session.busy
         self._editing: int | None = None  # the turn an edit will replace
+        self._documents: list[PreparedDocument] = []  # PDFs going with the next send
         self._sent_images: dict[int, list[PreparedImage]] = {}  # for regenerate
         self._lock = threading.Lock()
         self._views: dict[int, tuple[TurnView, HTML]] = {}
@@ -201,7 +203,8 @@ class ChatPanel(ShownAsWidget, VBox):
             return
         text = self.message.value
         images = self.image_upload.images
-        if not text.strip() and not images:
+        self._documents = self.image_upload.documents
+        if not text.strip() and not images and not self._documents:
             self.status.warning("type a message first")
             return
         replaces, self._editing = self._editing, None
@@ -219,10 +222,13 @@ class ChatPanel(ShownAsWidget, VBox):
 
     async def _send(self, text: str, images: list[PreparedImage], replaces: int | None) -> Turn:
         self._turn_seen = False
+        documents, self._documents = self._documents, []
         try:
             if replaces is not None:
                 await self._rewind(replaces)
-            turn = await self.session.send(text, images=images or None)
+            turn = await self.session.send(
+                text, images=images or None, documents=documents or None
+            )
             self._sent_images = {turn.turn: images} if images else {}
             return turn
         except BaseException:
@@ -230,6 +236,7 @@ class ChatPanel(ShownAsWidget, VBox):
                 # Nothing was sent (a closed session, a bad image): give the message back.
                 self.message.value = text
                 run_guarded(self.status, self.image_upload.add, images)
+                run_guarded(self.status, self.image_upload.add_documents, documents)
             raise
         finally:
             self._sending = False

@@ -18,7 +18,8 @@ from typing import Any
 from ipywidgets import HTML, Button, HBox, Image, Layout, VBox
 from PIL import Image as PILImage
 
-from .._errors import ImageError
+from .._documents import PreparedDocument, prepare_document
+from .._errors import DocumentError, ImageError
 from .._images import MAX_IMAGES_PER_REQUEST, PreparedImage, max_side_for, prepare_image
 from .._session import Session, SessionEvent
 from ._status import (
@@ -46,18 +47,41 @@ def _thumbnail(image: PreparedImage) -> bytes:
     return out.getvalue()
 
 
+def _is_pdf(entry: Mapping[str, Any]) -> bool:
+    content = entry.get("content")
+    head = bytes(content[:5]) if isinstance(content, (bytes, bytearray, memoryview)) else b""
+    return (
+        head == b"%PDF-"
+        or str(entry.get("type") or "") == "application/pdf"
+        or str(entry.get("name") or "").lower().endswith(".pdf")
+    )
+
+
 def _prepare_all(
     entries: Sequence[Mapping[str, Any]], model: str | None
-) -> list[tuple[PreparedImage, bytes] | ImageError]:
-    """Convert every entry; a bad one becomes its ImageError, the others go on."""
-    results: list[tuple[PreparedImage, bytes] | ImageError] = []
+) -> list[tuple[PreparedImage, bytes] | PreparedDocument | ImageError | DocumentError]:
+    """Convert every entry (a PDF becomes a document); a bad one becomes its error."""
+    results: list[tuple[PreparedImage, bytes] | PreparedDocument | ImageError | DocumentError] = []
     for entry in entries:
         try:
+            if _is_pdf(entry):
+                results.append(prepare_document(entry))
+                continue
             image = prepare_image(entry, max_side=max_side_for(model))
             results.append((image, _thumbnail(image)))
-        except ImageError as exc:
+        except (ImageError, DocumentError) as exc:
             results.append(exc)
     return results
+
+
+def document_caption(document: PreparedDocument) -> list[str]:
+    """What a document card says: name; pages and kB; estimated tokens."""
+    pages = f"{document.pages} page{'s' if document.pages != 1 else ''}"
+    return [
+        document.name or "document.pdf",
+        f"PDF · {pages} · {document.size_bytes / 1000:,.0f} kB",
+        f"~{document.estimated_tokens:,} tokens",
+    ]
 
 
 def caption(image: PreparedImage, model: str | None) -> list[str]:
@@ -98,9 +122,12 @@ class ImageUpload(ShownAsWidget, VBox):
         self.status = StatusLine()
         self.pending: asyncio.Task[None] | None = None
         self._items: list[tuple[PreparedImage, bytes]] = []
+        self._documents: list[PreparedDocument] = []
         self.picker = FilePicker(
             description="attach images",
-            tooltip=f"PNG, JPEG, WebP, GIF, BMP or TIFF; at most {max_images} per message",
+            tooltip=f"PNG, JPEG, WebP, GIF, BMP or TIFF (at most {max_images} per message), "
+            "or PDF documents",
+            accept="image/*,application/pdf,.pdf",
         )
         self.clear_button = Button(
             description="clear images",
@@ -129,12 +156,18 @@ class ImageUpload(ShownAsWidget, VBox):
         return [image for image, _ in self._items]
 
     @property
+    def documents(self) -> list[PreparedDocument]:
+        """The PDFs to send, in upload order."""
+        return list(self._documents)
+
+    @property
     def model(self) -> str | None:
         return self.session.settings.get("model") if self.session is not None else None
 
     def clear(self) -> None:
-        """Drop every image (the chat calls this once they are sent)."""
+        """Drop every image and document (the chat calls this once they are sent)."""
         self._items = []
+        self._documents = []
         self._render()
         self.status.clear()
 
@@ -170,9 +203,20 @@ class ImageUpload(ShownAsWidget, VBox):
         results = await asyncio.to_thread(_prepare_all, entries, self.model)
         run_guarded(self.status, self._take, results)
 
-    def _take(self, results: list[tuple[PreparedImage, bytes] | ImageError]) -> None:
-        errors: list[BaseException | str] = [r for r in results if isinstance(r, ImageError)]
-        good = [r for r in results if not isinstance(r, ImageError)]
+    def add_documents(self, documents: Sequence[PreparedDocument]) -> None:
+        """Add documents prepared elsewhere (the chat puts back those of a failed send)."""
+        self._documents.extend(documents)
+        self._render()
+
+    def _take(
+        self,
+        results: list[tuple[PreparedImage, bytes] | PreparedDocument | ImageError | DocumentError],
+    ) -> None:
+        errors: list[BaseException | str] = [
+            r for r in results if isinstance(r, (ImageError, DocumentError))
+        ]
+        self._documents.extend(r for r in results if isinstance(r, PreparedDocument))
+        good = [r for r in results if isinstance(r, tuple)]
         room = max(self.max_images - len(self._items), 0)
         if len(good) > room:
             errors.append(
@@ -185,10 +229,10 @@ class ImageUpload(ShownAsWidget, VBox):
         if errors:
             self.status.error(*errors)
         else:
-            n = len(self._items)
-            self.status.ok(
-                f"{n} image{'s' if n != 1 else ''} attached: they go with the next message"
-            )
+            n, d = len(self._items), len(self._documents)
+            parts = [f"{n} image{'s' if n != 1 else ''}"] if n else []
+            parts += [f"{d} document{'s' if d != 1 else ''}"] if d else []
+            self.status.ok(f"{' and '.join(parts)} attached: they go with the next message")
 
     @guarded
     def _on_clear(self, _button: Button) -> None:
@@ -199,9 +243,12 @@ class ImageUpload(ShownAsWidget, VBox):
     def _on_remove(self, button: Button) -> None:
         cards = self.thumbnails.children
         index = next(i for i, card in enumerate(cards) if button in card.children[0].children)
-        image = self._items.pop(index)[0]
+        if index < len(self._items):
+            name = self._items.pop(index)[0].source_name or "the image"
+        else:
+            name = self._documents.pop(index - len(self._items)).name or "the document"
         self._render()
-        self.status.info(f"removed {image.source_name or 'the image'}")
+        self.status.info(f"removed {name}")
 
     @guarded
     def _on_event(self, event: SessionEvent) -> None:
@@ -231,12 +278,29 @@ class ImageUpload(ShownAsWidget, VBox):
                     layout=Layout(margin="0 10px 4px 0", max_width="220px"),
                 )
             )
+        for document in self._documents:
+            remove = Button(
+                description="×",
+                tooltip=f"remove {document.name or 'this document'}",
+                layout=Layout(width="28px", padding="0"),
+            )
+            remove.on_click(self._on_remove)
+            text = "<br>".join(html.escape(line) for line in document_caption(document))
+            cards.append(
+                VBox(
+                    [
+                        HBox([HTML("<div style='font-size:40px;line-height:1'>📄</div>"), remove]),
+                        HTML(f"<div class='mnb-hint' style='line-height:1.3'>{text}</div>"),
+                    ],
+                    layout=Layout(margin="0 10px 4px 0", max_width="220px"),
+                )
+            )
         self.thumbnails.children = cards
         for card in old:
             close_children(card)
             card.close()
-        self.picker.count = len(self._items)
-        self.clear_button.disabled = not self._items
+        self.picker.count = len(self._items) + len(self._documents)
+        self.clear_button.disabled = not (self._items or self._documents)
 
     # -- lifecycle --------------------------------------------------------------------
 
