@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._errors import DocumentError
+from ._files import read_regular_file
 
 __all__ = ["MAX_DOCUMENT_BYTES", "check_size", "read_document", "shorten"]
 
@@ -61,34 +62,17 @@ def _from_path(source: str | os.PathLike[Any]) -> tuple[bytes, str]:
     path = os.fsdecode(os.fspath(source))
     name = os.path.basename(path) or path
     try:
-        _check_regular(path, name, os.stat(path))  # a FIFO or a device is never opened
-        # O_NONBLOCK: should the path become a FIFO after the stat, the open must not wait
-        # for a writer; the fstat below refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        data = read_regular_file(
+            path, limit=MAX_DOCUMENT_BYTES, check=lambda info: _check_regular(path, name, info)
+        )
     except FileNotFoundError:
         where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
         raise DocumentError(
             f"{shorten(path)} does not exist{where}; pass the path of a PDF file, or its bytes"
         ) from None
     except OSError as exc:
-        raise DocumentError(f"{path} cannot be opened ({exc.strerror or exc}); check it") from exc
-    # One fstat on the open descriptor: what we check is what we read.
-    try:
-        _check_regular(path, name, os.fstat(fd))
-        chunks = []
-        remaining = MAX_DOCUMENT_BYTES + 1  # never more than the limit and one byte
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, _MB))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as exc:
-        raise DocumentError(f"{path} cannot be read ({exc.strerror or exc})") from exc
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    check_size(name, len(data))  # the file grew after fstat
+        raise DocumentError(f"{path} cannot be read ({exc.strerror or exc}); check it") from exc
+    check_size(name, len(data))  # the file grew while it was read
     return data, name
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ._errors import ImageError
+from ._files import read_regular_file
 from ._image_pixels import DECODE_ERRORS, to_upright_rgb
 
 __all__ = ["SUPPORTED_FORMATS", "Source", "decode_to_rgb", "read_source"]
@@ -124,9 +125,7 @@ def _from_path(src: str | os.PathLike[Any]) -> Source:
         )
     if os.path.isdir(path):
         raise ImageError(f"{path} is a directory; pass the path of an image file in it")
-    try:
-        # stat before open: opening a FIFO blocks forever, and /dev/zero never ends.
-        info = os.stat(path)
+    def check(info: os.stat_result) -> None:
         if not stat.S_ISREG(info.st_mode):
             raise ImageError(
                 f"{_shorten(path)} is not a regular file (a device, a pipe or a socket); "
@@ -134,8 +133,9 @@ def _from_path(src: str | os.PathLike[Any]) -> Source:
             )
         if info.st_size > MAX_INPUT_BYTES:
             raise _too_big(path, info.st_size)
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_INPUT_BYTES + 1)
+
+    try:
+        data = read_regular_file(path, limit=MAX_INPUT_BYTES, check=check)
     except OSError as exc:
         raise ImageError(f"{path} cannot be read ({exc.strerror or exc}); check it") from exc
     if len(data) > MAX_INPUT_BYTES:  # it grew while we read it
