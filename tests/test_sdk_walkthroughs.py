@@ -17,39 +17,10 @@ import httpx
 import pytest
 from mistralai.client import Mistral
 from pydantic import BaseModel
+from test_local_structured import PAYMENT_TOOLS as TOOLS  # Mistral's walkthrough tools
 
 KEY = "walkthrough-key-0123"
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "retrieve_payment_status",
-            "description": "Get payment status of a transaction",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "transaction_id": {"type": "string", "description": "The transaction id."}
-                },
-                "required": ["transaction_id"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "retrieve_payment_date",
-            "description": "Get payment date of a transaction",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "transaction_id": {"type": "string", "description": "The transaction id."}
-                },
-                "required": ["transaction_id"],
-            },
-        },
-    },
-]
 PAYMENTS = {"T1001": {"status": "Paid", "date": "2021-10-05"}}
 
 
