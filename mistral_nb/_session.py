@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from ._connection import mask_key, resolve_endpoint
 from ._context_window import ContextWindow, ContextWindowWarning
-from ._errors import ImageError, SessionBusyError, SessionClosedError, SettingsError
+from ._errors import (
+    ImageError,
+    JournalWarning,
+    SessionBusyError,
+    SessionClosedError,
+    SettingsError,
+)
 from ._events import EventKind, Listeners, SessionEvent
 from ._images import MAX_IMAGES_PER_REQUEST, prepare_images
 from ._recorder import TurnRecorder
@@ -477,13 +483,15 @@ class Session:
                     self._window.turn_ended(last.prompt_tokens, last.completion_tokens)
                 # The journal warns when it misses a turn; here that must not cost the
                 # caller the Turn (with warnings as errors), so send() re-issues it.
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    try:
+                try:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", JournalWarning)
                         self.log.append(turn)
-                    finally:
-                        self._emit("turn_ended", turn)
-                request.journal_warnings.extend(caught)
+                    request.journal_warnings.extend(
+                        w for w in caught if issubclass(w.category, JournalWarning)
+                    )
+                finally:
+                    self._emit("turn_ended", turn)
             return turn
 
     def _take_back(self, turn: Turn) -> None:

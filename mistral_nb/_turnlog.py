@@ -236,19 +236,24 @@ class TurnLog:
         frame = self.turns()
         if frame.empty:
             return pd.DataFrame(columns=columns, index=pd.Index([], name="model"))
+        from ._pricing import price_for
+
         by_model = frame.groupby(frame["model"].fillna("?"), sort=True).agg(
             turns=("turn", "count"),
             prompt_tokens=("prompt_tokens", "sum"),
             cached_tokens=("cached_tokens", "sum"),
             completion_tokens=("completion_tokens", "sum"),
-            # min_count: a model with an unpriced turn sums to NaN, not to a partial figure.
-            cost_usd=("cost_usd", lambda values: values.sum(min_count=len(values))),
+            cost_usd=("cost_usd", "sum"),  # a failed turn without usage was not billed
         )
-        by_model.loc["total"] = by_model.sum(min_count=1)
-        by_model.loc["total", "cost_usd"] = by_model["cost_usd"].iloc[:-1].sum(
-            min_count=len(by_model) - 1
-        )
-        return by_model[columns]
+        # A model without a price is unknown (NaN), never a partial figure; so is the total.
+        unpriced = [model for model in by_model.index if price_for(str(model)) is None]
+        by_model["cost_usd"] = by_model["cost_usd"].astype("float64")
+        by_model.loc[unpriced, "cost_usd"] = float("nan")
+        total = by_model.sum(min_count=1).to_frame("total").T
+        total["cost_usd"] = by_model["cost_usd"].sum(min_count=len(by_model))
+        out = pd.concat([by_model.astype("float64"), total.astype("float64")])[columns]
+        out.index.name = "model"
+        return out.astype({name: "Int64" for name in columns[:-1]})
 
     def tokens(self) -> pd.DataFrame:
         """One row per streamed piece: turn, completion, choice, index, kind, text, t_s.
