@@ -39,6 +39,7 @@ from ._stream import (
     MISTRAL_ID,
     StreamReshaper,
     Thinking,
+    answer_text,
     cached_tokens,
     mistral_call_id,
     valid_name,
@@ -257,7 +258,7 @@ def _divert_candidates(chunk: Any, hooks: ServiceHooks | None) -> Any:
     for choice in choices:
         if choice.index == 0 or hooks is None:
             continue
-        text = _plain_text(choice.delta.content if choice.delta else None)
+        text = answer_text(choice.delta.content if choice.delta else None)
         if text or choice.finish_reason:
             hooks.candidate(choice.index, text, choice.finish_reason)
     first = [choice for choice in choices if choice.index == 0]
@@ -266,18 +267,6 @@ def _divert_candidates(chunk: Any, hooks: ServiceHooks | None) -> Any:
     kept = chunk.model_copy()
     kept.choices = first
     return kept
-
-
-def _plain_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "") if isinstance(part, dict) else str(getattr(part, "text", ""))
-            for part in content
-            if (part.get("type") if isinstance(part, dict) else getattr(part, "type", "")) == "text"
-        )
-    return ""
 
 
 async def _let_observers_run() -> None:

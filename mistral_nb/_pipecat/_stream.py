@@ -125,6 +125,15 @@ def _content_items(content: list[Any]) -> list[str | Thinking]:
     return items
 
 
+def answer_text(content: Any) -> str:
+    """The answer text of a delta's content: the string, or a list's text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(item for item in _content_items(content) if isinstance(item, str))
+    return ""
+
+
 @dataclass
 class _Call:
     ordinal: int
