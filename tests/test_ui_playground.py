@@ -195,3 +195,21 @@ async def _use_every_panel(panel: Playground, local: mnb.LocalMistral) -> None:
     leaks = [w for w in widgets if SENTINEL in _state_text(w) or "SENTINEL" in _state_text(w)]
     assert leaks == []  # ...without the key
     assert not any(isinstance(w, ipywidgets.Password) for w in widgets)
+
+
+async def test_every_panel_root_is_marked_and_its_state_still_syncs(session):
+    # The page script keeps notebook shortcuts out of fields under ``.mnb-panel``; and a
+    # panel is a live widget: changing its own state must reach the front end (a panel
+    # method named like one of Widget's, as ChatPanel._send was, breaks that).
+    panel = Playground(session)
+    for widget in (panel, *panel.panels):
+        assert "mnb-panel" in widget._dom_classes, type(widget)
+        widget.add_class("mnb-extra")
+        widget.remove_class("mnb-extra")
+        ours = [k for k in type(widget).__mro__ if k.__module__.startswith("mistral_nb")]
+        methods = {name for k in ours for name, value in vars(k).items() if callable(value)}
+        private = {n for n in dir(ipywidgets.Widget) if n.startswith("_") and n[1] != "_"}
+        shadowed = methods & private
+        assert shadowed <= {"_repr_mimebundle_", "_ipython_display_"}, (type(widget), shadowed)
+    panel.close()
+

@@ -214,21 +214,21 @@ class ChatPanel(ShownAsWidget, VBox):
 
     def _start(self, text: str, images: list[PreparedImage], *, replaces: int | None) -> None:
         self.pending = schedule(
-            self._send(text, images, replaces), self.status, name="mistral_nb send"
+            self._send_turn(text, images, replaces), self.status, name="mistral_nb send"
         )
         self._sending = True
         self._update_buttons()
         self.status.info("sending…")
 
-    async def _send(self, text: str, images: list[PreparedImage], replaces: int | None) -> Turn:
+    async def _send_turn(
+        self, text: str, images: list[PreparedImage], replaces: int | None
+    ) -> Turn:
         self._turn_seen = False
         documents, self._documents = self._documents, []
         try:
             if replaces is not None:
                 await self._rewind(replaces)
-            turn = await self.session.send(
-                text, images=images or None, documents=documents or None
-            )
+            turn = await self.session.send(text, images=images or None, documents=documents or None)
             self._sent_images = {turn.turn: images} if images else {}
             return turn
         except BaseException:

@@ -162,7 +162,14 @@ class ShownAsWidget:
     IPython adds ``repr(widget)`` to every output as ``text/plain``: for a panel, kilobytes
     of nested ``children=(...)`` that a saved notebook shows before it runs.  A panel
     displays itself with the widget view alone, and says what it is in one line.
+
+    Every panel's root also carries the ``mnb-panel`` class: the page script in ``_web.py``
+    uses it to keep the notebook's keyboard shortcuts out of the panel.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_class("mnb-panel")  # type: ignore[attr-defined]
 
     def _widget_bundle(self) -> dict[str, Any] | None:
         data: dict[str, Any] | None = super()._repr_mimebundle_()  # type: ignore[misc]

@@ -9,7 +9,8 @@ Voilà and VS Code: no build step, no extension of our own.
 Everything else stays plain ipywidgets.  The pieces speak to Python through custom
 messages, which tests send with ``widget._handle_custom_msg(content, buffers)``, the way
 the comm would.  The modules also install, once per page, one click listener for every
-``.mnb-copy`` button (the copy buttons on code blocks in the transcript).
+``.mnb-copy`` button (the copy buttons on code blocks in the transcript) and one focus
+listener that keeps the notebook's keyboard shortcuts out of the panels.
 """
 
 from __future__ import annotations
@@ -23,12 +24,24 @@ from ipywidgets import CallbackDispatcher
 
 __all__ = ["CopyButton", "FilePicker", "MessageBox"]
 
-# One delegated listener per page: the transcript is plain HTML, redrawn as it streams,
-# so its copy buttons cannot carry listeners of their own.
-_COPY_JS = r"""
-function installCopy() {
-  if (globalThis.__mnbCopyInstalled) return;
-  globalThis.__mnbCopyInstalled = true;
+# Two delegated listeners per page.  Clicks: the transcript is plain HTML, redrawn as it
+# streams, so its copy buttons cannot carry listeners of their own.  Focus: Notebook 7
+# reads keys on the way down, before a widget can stop them, so Shift+Enter in a text
+# field would also run the cell and ArrowRight on a slider would move the notebook's
+# cursor instead.  Lumino ignores a key whose target carries data-lm-suppress-shortcuts
+# (the mark must be on the target itself: a selector like ".jp-mod-commandMode :focus"
+# matches the target before Lumino looks at its ancestors), so whatever takes the focus
+# inside a panel gets that mark.
+_PAGE_JS = r"""
+function installPageHandlers() {
+  if (globalThis.__mnbPageHandlers) return;
+  globalThis.__mnbPageHandlers = true;
+  document.addEventListener("focusin", (event) => {
+    const target = event.target;
+    if (target instanceof Element && target.closest(".mnb-panel")) {
+      target.setAttribute("data-lm-suppress-shortcuts", "true");
+    }
+  }, true);
   document.addEventListener("click", async (event) => {
     const button = event.target.closest
       ? event.target.closest(".mnb-copy, .mnb-copy-button")
@@ -59,13 +72,14 @@ function installCopy() {
 """
 
 _MESSAGE_BOX_JS = (
-    _COPY_JS
+    _PAGE_JS
     + r"""
 export default {
   render({ model, el }) {
-    installCopy();
+    installPageHandlers();
     const box = document.createElement("textarea");
     box.className = "mnb-message widget-textarea";
+    box.setAttribute("data-lm-suppress-shortcuts", "true");
     const sync = () => {
       if (box.value !== model.get("value")) box.value = model.get("value");
       box.placeholder = model.get("placeholder");
@@ -110,11 +124,11 @@ export default {
 )
 
 _FILE_PICKER_JS = (
-    _COPY_JS
+    _PAGE_JS
     + r"""
 export default {
   render({ model, el }) {
-    installCopy();
+    installPageHandlers();
     const input = document.createElement("input");
     input.type = "file";
     input.style.display = "none";
@@ -153,11 +167,11 @@ export default {
 )
 
 _COPY_BUTTON_JS = (
-    _COPY_JS
+    _PAGE_JS
     + r"""
 export default {
   render({ model, el }) {
-    installCopy();
+    installPageHandlers();
     const button = document.createElement("button");
     button.className = "jupyter-button widget-button mnb-copy-button";
     const sync = () => {
