@@ -1,4 +1,4 @@
-"""JupyterLab and Voilà as subprocesses on 127.0.0.1, isolated from the user's setup.
+"""JupyterLab, Notebook 7 and Voilà as subprocesses on 127.0.0.1, isolated from the user's setup.
 
 Each server gets a free port, a token, a root dir holding the notebooks it serves, and
 config, data, runtime, settings and workspace dirs of its own under a temp dir, so no
@@ -96,6 +96,18 @@ class Server:
         sep = "&" if "?" in path else "?"
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
+    def shut_down_kernels(self) -> None:
+        """Shut down every kernel the server runs: a closed page leaves its kernel alive,
+        and a module of tests would otherwise keep one kernel per test to its end."""
+        with urllib.request.urlopen(self.url("api/kernels"), timeout=10) as response:
+            kernels = json.load(response)
+        for kernel in kernels:
+            request = urllib.request.Request(
+                self.url(f"api/kernels/{kernel['id']}"), method="DELETE"
+            )
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
@@ -169,6 +181,34 @@ def start_lab(home: Path, root: Path) -> Server:
             f"--ServerApp.root_dir={root}",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        home,
+        root,
+        port,
+        token,
+    )
+    try:
+        server.wait_ready("api/status")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_notebook7(home: Path, root: Path) -> Server:
+    """Jupyter Notebook 7 with its default settings, serving ``root``."""
+    port, token = free_port(), secrets.token_hex(16)
+    server = _start(
+        "notebook7",
+        [
+            "notebook",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.allow_root=True",  # CI runs as root
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
         ],
         home,
         root,

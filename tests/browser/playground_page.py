@@ -147,11 +147,17 @@ class PlaygroundPage:
 
 
 class LabNotebook:
-    """JupyterLab showing one notebook: open it, start its kernel, run every cell."""
+    """JupyterLab or Notebook 7 showing one notebook: open it, start its kernel, run every cell.
 
-    def __init__(self, page: Page, url: str) -> None:
+    Both front ends share JupyterLab's menus; they differ in where the kernel's state
+    shows: JupyterLab's status bar reads "| Idle", Notebook 7 has no status bar and marks
+    its toolbar's execution indicator instead (``notebook7=True``).
+    """
+
+    def __init__(self, page: Page, url: str, *, notebook7: bool = False) -> None:
         self.page = page
         self.url = url
+        self.notebook7 = notebook7
 
     def open(self) -> None:
         self.page.goto(self.url)
@@ -165,7 +171,11 @@ class LabNotebook:
         """
         deadline = time.monotonic() + START_MS / 1000
         dialog = self.page.locator(".jp-Dialog")
-        idle = self.page.get_by_text(re.compile(r"\| Idle$"))
+        idle = (
+            self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            if self.notebook7
+            else self.page.get_by_text(re.compile(r"\| Idle$"))
+        )
         first_prompt = self.page.locator(".jp-Notebook .jp-InputPrompt").first
         ran_at: float | None = None
         while not until.is_visible():
