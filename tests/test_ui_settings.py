@@ -251,3 +251,33 @@ async def test_the_panel_shows_the_sessions_running_cost(local):
         expected = session.log.cost().loc["total", "cost_usd"]
         assert f"${expected:,.6f}" in panel.cost.value and "1 turn" in panel.cost.value
         panel.close()
+
+
+async def test_an_unset_temperature_shows_the_models_own_default(panel, session, local):
+    # LocalMistral's cards carry Mistral's default_model_temperature: 0.3 for
+    # mistral-small, 0.7 for magistral-medium.  Unset, the slider shows what the model uses.
+    slider, box = panel.sliders["temperature"], panel.unset["temperature"]
+    assert box.value and box.description == "model default (0.3)"
+    assert slider.value == 0.3
+    panel.model.value = "magistral-medium-latest"
+    assert box.description == "model default (0.7)" and slider.value == 0.7
+    assert session.settings["temperature"] is None  # shown, not sent
+    await session.send("hello")
+    assert "temperature" not in local.requests[-1]
+
+    slider.value = 0.5  # moving it sets it; the model's default no longer moves it
+    panel.model.value = "mistral-small-latest"
+    assert session.settings["temperature"] == 0.5 and slider.value == 0.5
+    assert box.description == "model default (0.3)"
+
+
+async def test_an_unset_count_rests_inside_its_range(panel):
+    assert panel.unset["n"].value
+    assert panel.controls["n"].value == SETTINGS["n"].minimum == 1
+
+
+async def test_a_slider_sends_what_its_readout_shows(panel, session, local):
+    panel.sliders["temperature"].value = 0.3 + 0.01  # a step lands on 0.30999999999999994
+    assert session.settings["temperature"] == 0.31
+    await session.send("hello")
+    assert local.requests[-1]["temperature"] == 0.31

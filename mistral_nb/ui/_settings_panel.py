@@ -41,7 +41,7 @@ from ipywidgets import (
 
 from .._session import Session, SessionEvent
 from .._settings import SETTINGS, Setting
-from ._models import describe_model, model_names
+from ._models import describe_model, find_card, model_names
 from ._status import ShownAsWidget, StatusLine, guarded, release, schedule
 from ._style import stylesheet
 from ._web import CopyButton
@@ -54,6 +54,7 @@ _UNSET_LABELS = {"max_tokens": "no limit", "random_seed": "random", "system_prom
 # Where a control rests while its setting is unset and the table names no default.
 _RESTING: dict[str, Any] = {"temperature": 0.7, "max_tokens": 1024, "random_seed": 42}
 _UNSET_CHOICE = ""  # a Dropdown's value cannot be None: "" stands for "not sent"
+_SLIDER_DECIMALS = 2  # sliders step by 0.01 and read out (and send) two decimals
 
 
 def _choices(setting: Setting) -> tuple[Any, ...] | None:
@@ -182,7 +183,7 @@ class SettingsPanel(ShownAsWidget, VBox):
             )
         default = _default(setting)
         if _is_slider(setting):
-            step = 0.01
+            step = 10.0**-_SLIDER_DECIMALS
             minimum = float(setting.minimum or 0.0) + (step if setting.exclusive_minimum else 0)
             self._resting[name] = default if default is not None else _RESTING.get(name, minimum)
             return FloatSlider(
@@ -196,7 +197,8 @@ class SettingsPanel(ShownAsWidget, VBox):
                 layout=grow,
             )
         if setting.kind is int and _choices(setting) is None:
-            self._resting[name] = default if default is not None else _RESTING.get(name, 0)
+            lowest = int(setting.minimum) if setting.minimum is not None else 0
+            self._resting[name] = default if default is not None else _RESTING.get(name, lowest)
             return IntText(value=self._resting[name], tooltip=tip, layout=grow)
         if setting.kind is bool:
             return Checkbox(value=bool(default), indent=False, tooltip=tip, layout=grow)
@@ -302,6 +304,27 @@ class SettingsPanel(ShownAsWidget, VBox):
         hint = getattr(self, "_model_hint", "")
         text = describe_model(self.models, self.model.value) or hint
         self.model_info.value = f"<span class='mnb-hint'>{text}</span>" if text else ""
+        self._show_model_temperature()
+
+    def _show_model_temperature(self) -> None:
+        """Mark the model's own default temperature (its card's), and rest the slider on it
+        while temperature is not sent: what the slider shows is what the model uses."""
+        box, slider = self.unset.get("temperature"), self.controls.get("temperature")
+        if box is None or not isinstance(slider, FloatSlider):
+            return
+        card = find_card(self.models, str(self.model.value)) if self.models else None
+        default = card.get("default_model_temperature") if card else None
+        if not isinstance(default, int | float) or isinstance(default, bool):
+            box.description = "model default"
+            return
+        box.description = f"model default ({default:g})"
+        if box.value and slider.min <= default <= slider.max:
+            self._resting["temperature"] = float(default)
+            syncing, self._syncing = self._syncing, True
+            try:
+                slider.value = float(default)
+            finally:
+                self._syncing = syncing
 
     # -- widgets -> session -----------------------------------------------------
 
@@ -329,6 +352,9 @@ class SettingsPanel(ShownAsWidget, VBox):
             return None
         if isinstance(self.controls[name], Textarea | Text):
             return str(value).strip() or None
+        if isinstance(self.controls[name], FloatSlider):
+            # A step from 0.3 lands on 0.30999999999999994: send what the readout shows.
+            return round(float(value), _SLIDER_DECIMALS)
         return value
 
     @guarded

@@ -166,10 +166,13 @@ def test_tool_cards_and_the_max_tokens_marker(panels: Panels) -> None:
 
 def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) -> None:
     panels.tab("settings")
-    slider = panels.setting_row("temperature").get_by_role("slider")
+    row = panels.setting_row("temperature")
+    expect(row).to_contain_text("model default (0.3)")  # mistral-small's own default...
+    slider = row.get_by_role("slider")
+    expect(slider).to_have_attribute("aria-valuenow", "0.3")  # ...is where the slider rests
     slider.focus()
-    slider.press("ArrowRight")  # one step: 0.70 -> 0.71, and it is sent from now on
-    expect(panels.text("temperature = 0.71 from the next request")).to_be_visible()
+    slider.press("ArrowRight")  # one step: 0.30 -> 0.31, and it is sent from now on
+    expect(panels.text("temperature = 0.31 from the next request")).to_be_visible()
 
     model = panels.setting_row("model").locator("input")
     model.fill("mistral-large-latest")
@@ -186,7 +189,7 @@ def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) 
     panels.send_and_wait("which settings?")
     reply = panels.reply_to("which settings?")
     expect(reply).to_contain_text("model mistral-large-latest")
-    expect(reply).to_contain_text("temperature 0.71")
+    expect(reply).to_contain_text("temperature 0.31")
 
 
 def _png(path: Path) -> Path:
