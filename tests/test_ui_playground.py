@@ -213,3 +213,18 @@ async def test_every_panel_root_is_marked_and_its_state_still_syncs(session):
         assert shadowed <= {"_repr_mimebundle_", "_ipython_display_"}, (type(widget), shadowed)
     panel.close()
 
+
+async def test_the_panels_need_only_core_widgets_and_anywidget(session):
+    # VS Code's notebook renderer bundles ipywidgets 8's own models; anything else it
+    # loads with requirejs from <sys.prefix>/share/jupyter/nbextensions/<module>/index.js
+    # (or a CDN, which an offline machine lacks).  So the panels use core models plus
+    # anywidget, whose front end is that one AMD file, and whose pieces are inline ESM.
+    panel = Playground(session)
+    modules = {(w._model_module, w._view_module) for w in _widgets(panel)}
+    core = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
+    assert {m for pair in modules for m in pair} <= core | {"anywidget"}, modules
+    inline = [w for w in _widgets(panel) if w._model_module == "anywidget"]
+    assert inline and all("://" not in w._esm and "import " not in w._esm for w in inline)
+    amd = Path(sys.prefix, "share/jupyter/nbextensions/anywidget/index.js")
+    assert 'define(["@jupyter-widgets/base"]' in amd.read_text()
+    panel.close()
