@@ -45,6 +45,10 @@ class TurnRecorder:
         self._stop_when_calls_settle: str | None = None
         self._n_requests = 0
         self._last_status: int | None = None
+        # HTTP errors since the last answer: which attempt the client is on.  (Counting
+        # completions instead races the observer, which may see a completion start only
+        # after its request went out, and then calls every first request a retry.)
+        self._failures_in_a_row = 0
         self._max_attempts = max_attempts
 
     # -- state ---------------------------------------------------------------
@@ -169,9 +173,8 @@ class TurnRecorder:
         self._n_requests += 1
         if not self.turn.requests:
             self.turn.settings = self._read_settings()
-        attempt = self._n_requests - len(self.turn.completions) + 1
+        attempt = self._failures_in_a_row + 1
         if attempt > 1 and not self.finished:
-            # The OpenAI client retries 429 and 5xx on its own: say so while it waits.
             why = f" ({self._last_status})" if self._last_status else ""
             self._emit(
                 "retry",
@@ -181,9 +184,25 @@ class TurnRecorder:
             self.turn.requests.append(elide_images(request_body(raw)))
 
     def response_received(self, status_code: int, headers: Any) -> None:
-        self._last_status = status_code if status_code >= 400 else None
+        wait = retry_after(headers)
         if status_code == 429:
-            self.turn.retry_after_s = retry_after(headers)
+            self.turn.retry_after_s = wait
+        if status_code < 400:
+            self._failures_in_a_row, self._last_status = 0, None
+            return
+        self._failures_in_a_row += 1
+        self._last_status = status_code
+        attempt = self._failures_in_a_row  # the attempt that just failed
+        retried = attempt < self._max_attempts and client_retries(status_code, headers)
+        if retried and not self.finished:
+            # The OpenAI client waits (retry-after, else its backoff), then retries on its
+            # own: say so now, for the whole wait, not once the next attempt is out.
+            when = f" in {wait:g} s" if wait is not None and wait > 0 else ""
+            self._emit(
+                "retry",
+                text=f"retrying ({status_code}){when}, attempt {attempt + 1} of "
+                f"{self._max_attempts}...",
+            )
 
     def candidate(self, index: int, text: str, finish_reason: str | None) -> None:
         """A piece of candidate ``index`` (``n`` > 1); candidate 0 streams as usual."""
@@ -238,6 +257,24 @@ def _elided(url: str) -> str:
     except ValueError:
         raw = data.encode()
     return f"{head},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
+
+
+#: The longest ``retry-after`` the OpenAI client waits for (``MAX_RETRY_AFTER_DELAY``);
+#: past it, it does not retry at all.
+CLIENT_MAX_RETRY_AFTER = 120.0
+
+
+def client_retries(status_code: int, headers: Any) -> bool:
+    """Whether the OpenAI client retries a response, by its own rules
+    (``openai._base_client._should_retry``): not when ``retry-after`` is too long; as
+    ``x-should-retry`` says when sent; else on 408, 409, 429 and 5xx."""
+    wait = retry_after(headers)
+    if wait is not None and wait > CLIENT_MAX_RETRY_AFTER:
+        return False
+    should = headers.get("x-should-retry") if headers is not None else None
+    if should in ("true", "false"):
+        return bool(should == "true")
+    return status_code in (408, 409, 429) or status_code >= 500
 
 
 def retry_after(headers: Any) -> float | None:

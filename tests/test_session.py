@@ -170,6 +170,29 @@ async def test_a_failed_request_gives_an_error_turn_and_the_next_turn_works(
     assert session.log.turns()["status"].tolist() == ["error", "ok"]
 
 
+async def test_a_retry_is_announced_while_the_client_waits_not_after():
+    faults = [Fault.status(429, on=2, retry_after=0.5), Fault.status(400, on=4)]
+    with mnb.LocalMistral(api_key=TEST_KEY, faults=faults) as local:
+        async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url, max_retries=2) as session:
+            seen: list[tuple[str, int]] = []
+            session.subscribe(
+                lambda e: seen.append((e.text, len(local.requests))) if e.kind == "retry" else None
+            )
+            plain = await session.send("Hi")
+            assert plain.status == "ok" and plain.retries == 0 and seen == []  # no false alarm
+            turn = await session.send("Hello")
+            assert turn.status == "ok" and turn.retries == 1
+            # The first word came with the 429, before the second attempt reached the server.
+            assert seen[0] == ("retrying (429) in 0.5 s, attempt 2 of 3...", 2)
+            assert [text for text, _ in seen] == [
+                "retrying (429) in 0.5 s, attempt 2 of 3...",
+                "retrying (429), attempt 2 of 3...",
+            ]
+            seen.clear()
+            failed = await session.send("Hello again")  # a 400 is not retried: no word of it
+            assert failed.status == "error" and seen == []
+
+
 async def test_a_cut_stream_keeps_the_tokens_that_arrived():
     with mnb.LocalMistral(api_key=TEST_KEY, faults=[Fault.cut(after_tokens=4, on=1)]) as local:
         async with mnb.Session(api_key=TEST_KEY, base_url=local.base_url) as session:
