@@ -9,6 +9,7 @@ Screenshots at 1280 and 800 px wide go to the screenshots folder (see conftest.p
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,25 +83,38 @@ class Panels(PlaygroundPage):
         return self.visible(self.page.get_by_text(re.compile(r"^You said:")))
 
 
-@pytest.fixture
-def panels(
+def open_panels(
     request: pytest.FixtureRequest,
-    lab: Server,
-    jupyter_root: Path,
+    server: Server,
     page: Any,
     screenshots: Screenshots,
-) -> Iterator[Panels]:
-    name = f"{request.node.name}.ipynb"
-    write_notebook(jupyter_root / name, [PANELS_CELL, SLOW_REPLIES_CELL])
-    # ?reset: a fresh workspace, not the notebooks earlier tests left open.
-    notebook = LabNotebook(page, lab.url(f"lab/tree/{name}?reset"))
+    *,
+    notebook7: bool = False,
+) -> Panels:
+    """Write the test's notebook (the panels, slow replies, the test's ``cells`` marker),
+    open it in JupyterLab (or Notebook 7), run every cell, and return the panels."""
+    name = f"{'nb7_' * notebook7}{request.node.name}.ipynb"
+    extra = request.node.get_closest_marker("cells")
+    cells = [PANELS_CELL, SLOW_REPLIES_CELL, *(extra.args if extra else ())]
+    write_notebook(server.root / name, cells)
+    # Lab's ?reset: a fresh workspace, not the notebooks earlier tests left open.
+    path = f"notebooks/{name}" if notebook7 else f"lab/tree/{name}?reset"
+    notebook = LabNotebook(page, server.url(path), notebook7=notebook7)
     notebook.open()
-    shown = Panels(page, screenshots, request.node.name.removeprefix("test_"))
+    prefix = "nb7-" * notebook7 + request.node.name.removeprefix("test_")
+    shown = Panels(page, screenshots, prefix)
     notebook.run_all(until=shown.send_button)
     shown.wait_until_shown()
-    expect(page.locator(".jp-InputPrompt", has_text=re.compile(r"\[2\]"))).to_be_visible(
-        timeout=60_000
-    )
+    last = len(cells)
+    expect(page.locator(".jp-InputPrompt", has_text=f"[{last}]")).to_be_visible(timeout=60_000)
+    return shown
+
+
+@pytest.fixture
+def panels(
+    request: pytest.FixtureRequest, lab: Server, page: Any, screenshots: Screenshots
+) -> Iterator[Panels]:
+    shown = open_panels(request, lab, page, screenshots)
     yield shown
     shown.shot("end")
     lab.shut_down_kernels()
@@ -192,8 +206,112 @@ def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) 
     expect(reply).to_contain_text("temperature 0.31")
 
 
-def _png(path: Path) -> Path:
-    Image.new("RGB", (64, 32), "red").save(path, "PNG")
+# Replies scripted for the next two requests: Markdown with code, a list and a table;
+# then a reasoning reply (thinking, then the answer).
+MARKDOWN_AND_REASONING_CELL = r"""
+from mistral_nb.local import Reasoning
+
+session.local.push(
+    "Here is code:\n\n```python\nprint('hi')\n```\n\n- one\n- two\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n",
+    Reasoning("Twelve twelves: ten twelves are 120, two more are 24.", "It is **144**."),
+)
+"""
+
+
+@pytest.mark.cells(MARKDOWN_AND_REASONING_CELL)
+def test_markdown_code_copy_and_reasoning(panels: Panels) -> None:
+    page = panels.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    footers = panels.transcript.locator(".mnb-footer")
+    panels.send("markdown please")
+    expect(footers).to_have_count(1, timeout=TURN_MS)
+    reply = panels.transcript.locator(".mnb-turn-1")
+    expect(reply.locator("table td").first).to_have_text("1")
+    expect(reply.locator("li")).to_have_text(["one", "two"])
+    copy = reply.locator(".mnb-code").get_by_role("button")
+    expect(copy).to_be_visible()
+    copy.click()
+    expect(copy).to_have_text("copied")
+    assert page.evaluate("navigator.clipboard.readText()").strip() == "print('hi')"
+    panels.shot("markdown")
+
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    panels.send("what is 12 times 12?")
+    expect(footers).to_have_count(2, timeout=TURN_MS)
+    turn = panels.transcript.locator(".mnb-turn-2")
+    thinking = turn.locator("details.mnb-thinking")
+    expect(thinking.locator("summary")).to_have_text(re.compile(r"^reasoning \("))
+    expect(thinking).not_to_have_attribute("open", re.compile(".*"))  # collapsed...
+    expect(turn.get_by_text("ten twelves are 120")).to_be_hidden()
+    expect(turn.locator("strong", has_text="144")).to_be_visible()  # ...above the answer
+    thinking.locator("summary").click()
+    expect(turn.get_by_text(re.compile("ten twelves are 120"))).to_be_visible()
+    panels.shot("reasoning")
+
+
+def test_edit_last_and_regenerate_are_one_click(panels: Panels) -> None:
+    panels.send_and_wait("first try")
+    panels.page.get_by_role("button", name=re.compile(r"Regenerate$")).click()
+    again = panels.transcript.locator(".mnb-turn-2 .mnb-footer")
+    expect(again).to_have_text(re.compile(r"^turn 2 · "), timeout=TURN_MS)
+    expect(panels.transcript.locator(".mnb-turn-2")).to_contain_text('You said: "first try"')
+    taken_back = panels.transcript.locator(".mnb-replaced")
+    expect(taken_back).to_have_count(1)
+    expect(taken_back).to_contain_text("taken back: not in the conversation any more")
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+
+    panels.page.get_by_role("button", name=re.compile(r"Edit last$")).click()
+    expect(panels.message_box).to_have_value("first try")  # the last message, to edit
+    expect(panels.text(re.compile(r"^editing turn 2"))).to_be_visible()
+    panels.message_box.press("End")
+    panels.message_box.type(", edited")
+    panels.message_box.press("Enter")
+    expect(panels.reply_to("first try, edited")).to_be_visible(timeout=TURN_MS)
+    expect(panels.transcript.locator(".mnb-turn-3")).to_contain_text("first try, edited")
+    expect(taken_back).to_have_count(2)  # turn 2 taken back by the edit
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    panels.shot("edited")
+
+
+RATE_LIMITED_CELL = """
+session.local.inject(
+    Fault.status(429, on=lambda body: "busy" in json.dumps(body), times=1, retry_after=3)
+)
+"""
+
+
+@pytest.mark.cells("from mistral_nb.local import Fault", RATE_LIMITED_CELL)
+def test_a_retry_shows_while_it_waits(panels: Panels) -> None:
+    panels.send("are you busy?")
+    # Said as soon as the 429 arrives, for the 3 s the client waits before attempt 2.
+    marker = panels.transcript.get_by_text(re.compile(r"retrying \(429\) in 3 s, attempt 2 of \d"))
+    expect(marker).to_be_visible(timeout=TURN_MS)
+    panels.shot("retrying")
+    expect(panels.reply_to("are you busy?")).to_be_visible(timeout=TURN_MS)
+    expect(marker).to_have_count(0)  # it worked: the marker gives way to the reply
+
+
+def test_settings_reset_and_copy_as_code(panels: Panels) -> None:
+    page = panels.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    panels.tab("settings")
+    number = panels.setting_row("max_tokens").locator("input[type=number]")
+    number.fill("300")
+    number.press("Enter")
+    expect(panels.text(re.compile(r"max_tokens = 300 from the next request"))).to_be_visible()
+    page.get_by_role("button", name="copy as code").click()
+    code = page.evaluate("navigator.clipboard.readText()")
+    assert code.startswith("session.update_settings(") and "max_tokens=300" in code, code
+    page.get_by_role("button", name=re.compile("reset to defaults$")).click()
+    expect(panels.text(re.compile(r"back to Mistral's default"))).to_be_visible()
+    expect(panels.setting_row("max_tokens").get_by_role("checkbox")).to_be_checked()
+    page.get_by_role("button", name="copy as code").click()
+    assert "max_tokens=None" in page.evaluate("navigator.clipboard.readText()")
+
+
+def _png(path: Path, size: tuple[int, int] = (64, 32)) -> Path:
+    Image.new("RGB", size, "red").save(path, "PNG")
     return path
 
 
@@ -220,6 +338,25 @@ def test_images_through_the_file_chooser(panels: Panels, tmp_path: Path) -> None
     expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
     expect(picker).to_have_text(re.compile(r"^\s*attach images$"))  # sent, so cleared
     expect(panels.text(re.compile(r"64×32 JPEG"))).to_have_count(0)
+
+
+def test_a_big_photo_is_downscaled_and_a_thumbnail_removable(
+    panels: Panels, tmp_path: Path
+) -> None:
+    picker = panels.page.get_by_role("button", name=re.compile("attach images"))
+    big, small = _png(tmp_path / "big.png", (4000, 3000)), _png(tmp_path / "small.png")
+    with panels.page.expect_file_chooser() as chooser:
+        picker.click()
+    chooser.value.set_files([big, small])
+    caption = panels.text(re.compile(r"4000×3000 → \d+×\d+ JPEG"))
+    expect(caption).to_be_visible(timeout=TURN_MS)
+    expect(caption).to_contain_text("tokens")  # the estimate for the chosen model
+    expect(picker).to_have_text(re.compile(r"^\s*attach images \(2\)$"))
+    panels.shot("two-images")
+    panels.page.get_by_role("button", name="×").first.click()
+    expect(picker).to_have_text(re.compile(r"^\s*attach images \(1\)$"))
+    expect(caption).to_have_count(0)
+    expect(panels.text(re.compile(r"64×32 JPEG"))).to_be_visible()
 
 
 def test_the_log_table_a_plot_and_exports(panels: Panels) -> None:
@@ -313,3 +450,28 @@ def test_the_dark_theme_keeps_the_panels_readable(panels: Panels) -> None:
     cell = page.locator("table.mnb-grid td").filter(visible=True).first
     assert _luminance(page, cell, "color") > 0.6
     panels.shot_tabs("dark-log")
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def test_02_panels_leaves_a_live_panel_after_run_all(
+    lab: Server, page: Any, screenshots: Screenshots
+) -> None:
+    shutil.copy(NOTEBOOKS / "02_panels.ipynb", lab.root / "02_panels.ipynb")
+    notebook = LabNotebook(page, lab.url("lab/tree/02_panels.ipynb?reset"))
+    notebook.open()
+    panels = Panels(page, screenshots, "02_panels")
+    # Before it runs, the saved notebook shows no text repr of the panel.
+    expect(page.get_by_text("mistral_nb.ui.Playground")).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"^Playground\(|children=\("))).to_have_count(0)
+    panels.shot("before-run-all", page.locator(".jp-Notebook"))
+    notebook.run_all(until=panels.send_button)
+    last = page.locator(".jp-CodeCell").last.locator(".jp-InputPrompt")
+    expect(last).to_have_text(re.compile(r"\[6\]"), timeout=90_000)  # every cell has run
+    expect(panels.transcript.locator(".mnb-call")).to_contain_text("get_weather")
+    panels.send("Is the panel still live?")
+    expect(panels.reply_to("Is the panel still live?")).to_be_visible(timeout=TURN_MS)
+    expect(panels.send_button).to_be_enabled(timeout=TURN_MS)
+    panels.shot("after-run-all")
+    lab.shut_down_kernels()

@@ -9,22 +9,26 @@ fixture, which opens each test's notebook in Notebook 7 instead of JupyterLab.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .jupyter_servers import Server, start_notebook7, write_notebook
-from .playground_page import SLOW_REPLIES_CELL, LabNotebook, Screenshots, expect
+from .jupyter_servers import Server, start_notebook7
+from .playground_page import Screenshots, expect
 from .test_panels_lab import (
-    PANELS_CELL,
     Panels,
+    open_panels,
+    test_a_big_photo_is_downscaled_and_a_thumbnail_removable,
     test_a_reply_streams_before_it_ends_and_stop_keeps_it,
+    test_a_retry_shows_while_it_waits,
+    test_edit_last_and_regenerate_are_one_click,
     test_enter_sends_and_shift_enter_adds_a_line,
     test_images_through_the_file_chooser,
+    test_markdown_code_copy_and_reasoning,
     test_settings_reach_the_next_request_and_bad_values_go_back,
+    test_settings_reset_and_copy_as_code,
     test_the_dark_theme_keeps_the_panels_readable,
     test_the_layout_holds,
     test_the_log_table_a_plot_and_exports,
@@ -34,10 +38,15 @@ from .test_panels_lab import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 __all__ = [
+    "test_a_big_photo_is_downscaled_and_a_thumbnail_removable",
     "test_a_reply_streams_before_it_ends_and_stop_keeps_it",
+    "test_a_retry_shows_while_it_waits",
+    "test_edit_last_and_regenerate_are_one_click",
     "test_enter_sends_and_shift_enter_adds_a_line",
     "test_images_through_the_file_chooser",
+    "test_markdown_code_copy_and_reasoning",
     "test_settings_reach_the_next_request_and_bad_values_go_back",
+    "test_settings_reset_and_copy_as_code",
     "test_the_dark_theme_keeps_the_panels_readable",
     "test_the_layout_holds",
     "test_the_log_table_a_plot_and_exports",
@@ -59,22 +68,9 @@ def notebook7(
 
 @pytest.fixture
 def panels(
-    request: pytest.FixtureRequest,
-    notebook7: Server,
-    jupyter_root: Path,
-    page: Any,
-    screenshots: Screenshots,
+    request: pytest.FixtureRequest, notebook7: Server, page: Any, screenshots: Screenshots
 ) -> Iterator[Panels]:
-    name = f"nb7_{request.node.name}.ipynb"
-    write_notebook(jupyter_root / name, [PANELS_CELL, SLOW_REPLIES_CELL])
-    notebook = LabNotebook(page, notebook7.url(f"notebooks/{name}"), notebook7=True)
-    notebook.open()
-    shown = Panels(page, screenshots, "nb7-" + request.node.name.removeprefix("test_"))
-    notebook.run_all(until=shown.send_button)
-    shown.wait_until_shown()
-    expect(page.locator(".jp-InputPrompt", has_text=re.compile(r"\[2\]"))).to_be_visible(
-        timeout=60_000
-    )
+    shown = open_panels(request, notebook7, page, screenshots, notebook7=True)
     # Notebook 7, not JupyterLab: no status bar, and the page is the notebook alone.
     expect(page.locator(".jp-StatusBar-Widget")).to_have_count(0)
     assert "/notebooks/" in page.url
