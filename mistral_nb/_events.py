@@ -33,8 +33,10 @@ class SessionEvent:
 
     ``kind`` is "turn_started", "token" (``text``, a piece of the answer), "thinking"
     (``text``, a piece of the model's reasoning), "call_started" (``call``, a tool call
-    that just started: name, id, arguments), "call" (``call``, a finished tool call), "retry" (``text``, e.g. "retrying (429), attempt 2 of 3..."), "turn_ended",
-    "settings" (``settings``) or "warning" (``text``).  Events are delivered on the
+    that just started: name, id, arguments), "call" (``call``, a finished tool call),
+    "retry" (``text``: "retrying (429) in 3 s, attempt 2 of 3..." when an error the client
+    will retry arrives, then "retrying (429), attempt 2 of 3..." as the attempt goes out),
+    "turn_ended", "settings" (``settings``) or "warning" (``text``).  Events are delivered on the
     session's own thread (see ``_runtime.py``): a listener must be quick.
     """
 
