@@ -159,3 +159,19 @@ async def test_close_unsubscribes(session):
     view.close()
     await session.send("after close")
     assert "Nothing logged yet" in view.table.value
+
+
+async def test_closing_with_plots_queued_logs_nothing(session, local, caplog):
+    # close() cancels plots that have not started; their callbacks must not raise
+    # ("exception calling callback" from concurrent.futures, on the kernel's stderr).
+    await session.send("one turn to plot")
+    view = LogView(session)
+    queued = [view.redraw_plot() for _ in range(4)]
+    view.close()
+    for future in queued:
+        try:
+            future.result(timeout=30)
+        except Exception:  # noqa: BLE001 - cancelled, or drawn into a closed panel
+            pass
+    assert any(f.cancelled() for f in queued)
+    assert [r for r in caplog.records if r.name == "concurrent.futures"] == []

@@ -291,6 +291,8 @@ class LogView(ShownAsWidget, VBox):
             self.plot.layout.display = None
 
         def done(future: Any) -> None:
+            if future.cancelled():  # closed, or superseded before it started: nothing to say
+                return
             exc = future.exception()
             if exc is not None:
                 run_guarded(self.status, self.status.error, exc)
