@@ -10,6 +10,10 @@ Widget messages go through a comm that serializes each one to JSON, as a kernel 
 and counts them, so the panels' cost is the real one.  It prints tokens/s for each, the
 ratio playground/session (issue 12 asks for at least 0.8x) and the transcript's
 redraws per second (capped at 10 by the throttle).
+
+Then Stop: a reply streaming slowly (LocalMistral with a token every 20 ms), Stop
+clicked once it shows, and the time until Send is enabled again (the runtime issue asks
+for under 1 s; the browser tests allow 3 s so that a loaded machine does not flake).
 """
 
 from __future__ import annotations
@@ -93,6 +97,35 @@ async def run(base_url: str, turns: int) -> dict[str, list[tuple[float, int]]]:
     return runs
 
 
+async def stop_latencies(trials: int) -> list[float]:
+    """Seconds from Stop to Send enabled again, for ``trials`` slow replies."""
+    import mistral_nb as mnb
+    from mistral_nb.ui import playground
+
+    latencies = []
+    with mnb.LocalMistral(api_key=KEY, token_delay=0.02, reply_tokens=2000) as slow:
+        session = mnb.Session(api_key=KEY, base_url=slow.base_url)
+        panel = playground(session)
+        chat = panel.chat_panel
+        try:
+            for n in range(trials):
+                chat.message.value = f"A slow story, part {n}."
+                chat.send_button.click()
+                while "mnb-cursor" not in chat.transcript_html or not session.busy:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)  # well into the reply
+                start = time.perf_counter()
+                chat.stop_button.click()
+                while chat.send_button.disabled:
+                    await asyncio.sleep(0.002)
+                latencies.append(time.perf_counter() - start)
+                await chat.pending
+        finally:
+            panel.close()
+            await session.aclose()
+    return latencies
+
+
 def report(name: str, runs: list[tuple[float, int]]) -> float:
     seconds = statistics.median(r[0] for r in runs)
     tokens = statistics.median(r[1] for r in runs)
@@ -104,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--reply-tokens", type=int, default=2000)
+    parser.add_argument("--stops", type=int, default=5)
     args = parser.parse_args()
     process, base_url = start_server(args.reply_tokens)
     try:
@@ -111,6 +145,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait()
+    stops = asyncio.run(stop_latencies(args.stops)) if args.stops else []
     bare = report("session", runs["session"])
     attached = report("playground", runs["playground"])
     streaming = sum(r[0] for r in runs["playground"])
@@ -128,6 +163,11 @@ def main() -> None:
         f"widget messages: {SerializingComm.sent} in {len(runs['playground'])} turns, "
         f"{SerializingComm.value_updates / streaming:.1f} value updates/s while streaming"
     )
+    if stops:
+        print(
+            f"Stop -> Send enabled: median {statistics.median(stops) * 1000:.0f} ms, "
+            f"worst {max(stops) * 1000:.0f} ms over {len(stops)} slow replies (asked: < 1 s)"
+        )
 
 
 if __name__ == "__main__":
