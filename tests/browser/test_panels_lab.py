@@ -189,6 +189,9 @@ def test_settings_reach_the_next_request_and_bad_values_go_back(panels: Panels) 
     expect(panels.text("temperature = 0.31 from the next request")).to_be_visible()
 
     model = panels.setting_row("model").locator("input")
+    offered = model.evaluate("el => [...(el.list ? el.list.options : [])].map(o => o.value)")
+    assert {"mistral-large-latest", "pixtral-12b-latest"} <= set(offered), offered  # a choice
+    assert not any("embed" in name for name in offered)  # of the chat models the endpoint has
     model.fill("mistral-large-latest")
     model.press("Enter")
     expect(panels.text(re.compile(r"^mistral-large-\d+ · sees images"))).to_be_visible()
