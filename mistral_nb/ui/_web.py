@@ -110,11 +110,7 @@ export default {
       } else if (msg && msg.event === "clear") {
         // The message was taken: empty the box here, and tell the kernel from here, so
         // no keystroke update still in flight can put the old text back afterwards.
-        // Always send "", even when the model already reads "" (the kernel's own clear
-        // can land first): ipywidgets may still hold the last keystroke's update, sent
-        // after this clear and echoed back, and only a later "" puts the box right.
         box.value = "";
-        model.set("value", "\u200b");
         model.set("value", "");
         model.save_changes();
       }
