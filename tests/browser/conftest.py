@@ -5,8 +5,8 @@ these machines), found at ``MISTRAL_NB_CHROMIUM`` or on PATH.  Without it, or wi
 the ``playwright`` package, the tests skip with a one-line reason; with
 ``MISTRAL_NB_REQUIRE_BROWSER=1`` (what ``.ci/run`` sets) that skip is a failure instead.
 
-Servers and the browser are module-scoped: one JupyterLab for the lab tests, one Voilà
-for the Voilà tests, torn down before the rest of the suite runs (Playwright's sync API
+Servers and the browser are module-scoped: one JupyterLab for the lab tests, one
+Notebook 7 for the Notebook 7 tests, one Voilà for the Voilà tests, torn down before the rest of the suite runs (Playwright's sync API
 keeps an event loop of its own, which async tests elsewhere should not meet).
 Screenshots go to a temp dir, or to ``MISTRAL_NB_SCREENSHOTS`` when set; the run's summary
 says where.
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from .jupyter_servers import Server, start_lab, start_voila, write_notebook
+from .jupyter_servers import Server, start_lab, start_notebook7, start_voila, write_notebook
 from .playground_page import Screenshots
 
 CHROMIUM_ARGS = [
@@ -117,6 +117,18 @@ def lab(
 ) -> Iterator[Server]:
     """JupyterLab 4 with its default settings, on 127.0.0.1."""
     server = start_lab(tmp_path_factory.mktemp("jupyterlab-home"), jupyter_root)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def notebook7(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, jupyter_root: Path
+) -> Iterator[Server]:
+    """Jupyter Notebook 7 with its default settings, on 127.0.0.1."""
+    server = start_notebook7(tmp_path_factory.mktemp("notebook7-home"), jupyter_root)
     try:
         yield server
     finally:

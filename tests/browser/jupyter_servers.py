@@ -150,7 +150,11 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def _start(name: str, args: list[str], home: Path, root: Path, port: int, token: str) -> Server:
+def _start(
+    name: str, args: list[str], home: Path, root: Path, port: int, token: str, ready: str | None
+) -> Server:
+    """``python -m *args`` as a server on ``port``; returns once ``ready`` answers (see
+    :meth:`Server.wait_ready`), or stops it and raises."""
     log = home / f"{name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -162,89 +166,59 @@ def _start(name: str, args: list[str], home: Path, root: Path, port: int, token:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends its kernels too
         )
-    return Server(name, process, port, token, root, log)
+    server = Server(name, process, port, token, root, log)
+    try:
+        server.wait_ready(ready)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _start_server_app(name: str, module: str, home: Path, root: Path, *extra: str) -> Server:
+    """A jupyter_server application (JupyterLab, Notebook 7) on 127.0.0.1, serving ``root``."""
+    port, token = free_port(), secrets.token_hex(16)
+    args = [
+        module,
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.allow_root=True",  # CI runs as root
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        *extra,
+    ]
+    return _start(name, args, home, root, port, token, "api/status")
 
 
 def start_lab(home: Path, root: Path) -> Server:
     """JupyterLab with its default settings, serving ``root``."""
-    port, token = free_port(), secrets.token_hex(16)
-    server = _start(
+    return _start_server_app(
         "jupyterlab",
-        [
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.allow_root=True",  # CI runs as root
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
+        "jupyterlab",
         home,
         root,
-        port,
-        token,
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     )
-    try:
-        server.wait_ready("api/status")
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start_notebook7(home: Path, root: Path) -> Server:
     """Jupyter Notebook 7 with its default settings, serving ``root``."""
-    port, token = free_port(), secrets.token_hex(16)
-    server = _start(
-        "notebook7",
-        [
-            "notebook",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.allow_root=True",  # CI runs as root
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-        ],
-        home,
-        root,
-        port,
-        token,
-    )
-    try:
-        server.wait_ready("api/status")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return _start_server_app("notebook7", "notebook", home, root)
 
 
 def start_voila(home: Path, root: Path, notebook: str) -> Server:
     """Voilà serving one notebook of ``root``."""
     port, token = free_port(), secrets.token_hex(16)
-    server = _start(
+    args = [
         "voila",
-        [
-            "voila",
-            notebook,
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            f"--Voila.port={port}",
-            "--Voila.port_retries=0",
-            f"--Voila.token={token}",
-        ],
-        home,
-        root,
-        port,
-        token,
-    )
-    try:
-        server.wait_ready(None)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+        notebook,
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--Voila.port={port}",
+        "--Voila.port_retries=0",
+        f"--Voila.token={token}",
+    ]
+    return _start("voila", args, home, root, port, token, None)

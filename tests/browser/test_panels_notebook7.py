@@ -10,12 +10,11 @@ fixture, which opens each test's notebook in Notebook 7 instead of JupyterLab.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .jupyter_servers import Server, start_notebook7
+from .jupyter_servers import Server
 from .playground_page import Screenshots, expect
 from .test_panels_lab import (
     Panels,
@@ -52,18 +51,6 @@ __all__ = [
     "test_the_log_table_a_plot_and_exports",
     "test_tool_cards_and_the_max_tokens_marker",
 ]
-
-
-@pytest.fixture(scope="module")
-def notebook7(
-    chromium: str, tmp_path_factory: pytest.TempPathFactory, jupyter_root: Path
-) -> Iterator[Server]:
-    """Jupyter Notebook 7 with its default settings, on 127.0.0.1."""
-    server = start_notebook7(tmp_path_factory.mktemp("notebook7-home"), jupyter_root)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
