@@ -32,14 +32,17 @@ if TYPE_CHECKING:
 __all__ = ["Comparison", "compare", "word_diff", "word_diff_html", "word_diff_text"]
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
+def _word_matcher(
+    before: str, after: str
+) -> tuple[list[str], list[str], difflib.SequenceMatcher[str]]:
+    """The two texts' words, and their matcher."""
+    a, b = before.split(), after.split()
+    return a, b, difflib.SequenceMatcher(a=a, b=b, autojunk=False)
 
 
 def word_diff(before: str, after: str) -> tuple[float, int]:
     """How alike two texts are, word by word: (similarity 0..1, words changed)."""
-    a, b = _words(before), _words(after)
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    _, _, matcher = _word_matcher(before, after)
     changed = sum(
         max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
     )
@@ -48,9 +51,8 @@ def word_diff(before: str, after: str) -> tuple[float, int]:
 
 def word_diff_text(before: str, after: str) -> str:
     """Only what changed, as ``[-removed-] {+added+}`` (wdiff's notation); "" when equal."""
-    a, b = _words(before), _words(after)
+    a, b, matcher = _word_matcher(before, after)
     parts: list[str] = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
@@ -62,9 +64,8 @@ def word_diff_text(before: str, after: str) -> str:
 
 def word_diff_html(before: str, after: str) -> str:
     """``after`` as HTML, its words not in ``before`` highlighted, removed ones struck."""
-    a, b = _words(before), _words(after)
+    a, b, matcher = _word_matcher(before, after)
     parts: list[str] = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             parts.append(html.escape(" ".join(b[j1:j2])))
